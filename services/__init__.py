@@ -1,0 +1,1 @@
+"""The four bounded contexts: intake, review, experts, audit."""
