@@ -9,7 +9,8 @@ This module is plain Python: domain code imports it without pulling in any trans
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 NOTICE = "虞人社职〔2023〕1号"
@@ -42,7 +43,7 @@ class RuleViolation:
     rule: Rule
     field: str | None = None
     detail: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = dataclass_field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
