@@ -66,6 +66,8 @@ def ident(obj: dict) -> str:
 
 
 def _kustomize_version(cmd: list[str]) -> tuple[int, int] | None:
+    if not shutil.which(cmd[0]):
+        return None
     try:
         out = subprocess.run(cmd[:1] + ["version"] + (["--client"] if cmd[0].endswith("kubectl") else []),
                              capture_output=True, text=True, timeout=60).stdout
@@ -88,7 +90,7 @@ def find_kustomize() -> list[str]:
         candidates.append([shutil.which("kubectl"), "kustomize"])
     if shutil.which("kustomize"):
         candidates.append([shutil.which("kustomize"), "build"])
-    npm_bin = TOOLS_DIR / "node_modules" / ".bin" / "kustomize"
+    npm_bin = TOOLS_DIR / "node_modules" / "@install-binary" / "kustomize-linux-x64" / "kustomize-linux-x64"
     if npm_bin.exists():
         candidates.append([str(npm_bin), "build"])
     for cmd in candidates:
@@ -409,7 +411,7 @@ def check_alert_rules(objs: list[dict], report: Report) -> None:
     groups = rule_groups(objs)
     if not groups:
         return
-    promtool = shutil.which("promtool")
+    promtool = shutil.which("promtool") or shutil.which("promtool", path=str(TOOLS_DIR / "bin"))
     if not promtool:
         raise ToolMissing("promtool is not installed (deploy/k8s/install-tools.sh: Debian package prometheus)")
     with tempfile.TemporaryDirectory() as tmp:
