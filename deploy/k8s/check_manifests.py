@@ -16,6 +16,7 @@ Run: python deploy/k8s/check_manifests.py [--k8s-version 1.30.0] [target ...]
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -384,7 +385,6 @@ def check_database(objs: list[dict], report: Report) -> None:
                 report.error(secret, "database credentials must be of type kubernetes.io/basic-auth")
             role = next(r for r, s in roles.items() if s == name)
             data = secret.get("data", {})
-            import base64
             if base64.b64decode(data.get("username", "")).decode() != role:
                 report.error(secret, f"username must equal the role name {role!r}")
             password = base64.b64decode(data.get("password", "")).decode()
