@@ -1,0 +1,39 @@
+# zhicheng: `make up` runs the platform, `make test` runs the whole suite.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+export PYTHON := $(BIN)/python
+
+.PHONY: up start down test test-unit test-integration test-e2e demo bench install clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: $(STAMP)                ## run the four services in the foreground (Ctrl-C stops them)
+	@scripts/ensure-broker.sh
+	$(BIN)/zhicheng migrate
+	ZHICHENG_CLOCK_CONTROL=$${ZHICHENG_CLOCK_CONTROL:-1} $(BIN)/zhicheng up
+
+start: $(STAMP)             ## the same, in the background
+	@scripts/ensure-broker.sh
+	$(BIN)/zhicheng migrate
+	ZHICHENG_CLOCK_CONTROL=$${ZHICHENG_CLOCK_CONTROL:-1} $(BIN)/zhicheng up --detach
+
+down: $(STAMP)              ## stop services started with `make start`
+	$(BIN)/zhicheng down
+
+test: $(STAMP)              ## the whole suite (ZHICHENG_TEST_POSTGRES=1: on PostgreSQL)
+	@ZHICHENG_NEED_RABBIT_MGMT=1 scripts/ensure-broker.sh
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -m unit -q
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,244 @@
+"""Persistence every service shares: engines, the transactional outbox, processed-event records,
+and the unit of work that ties state changes and the events they cause into one transaction.
+
+A service's ``models.py`` declares its own tables on its own ``MetaData`` and calls
+:func:`messaging_tables` on it, so each service database holds its ``outbox`` and
+``processed_events`` next to its state.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
+                        Text, TypeDecorator, create_engine, event, func, insert, select, text)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.clock import CHINA, Clock
+from shared.events import CATALOGUE, build_envelope
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+class Instant(TypeDecorator):
+    """A timezone-aware instant on every backend: stored as UTC, read back in China time.
+    (SQLite's DateTime drops the zone; PostgreSQL keeps it as timestamptz.)"""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a timezone-aware column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(CHINA)
+
+
+# SQLite has no BIGINT autoincrement; use INTEGER there so ids still autoincrement.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def new_metadata() -> MetaData:
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add ``outbox`` and ``processed_events`` to a service's metadata."""
+    outbox = Table(
+        "outbox", metadata,
+        Column("id", BigId, primary_key=True, autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(64), nullable=False),
+        Column("exchange", String(64), nullable=False),
+        Column("envelope", Text, nullable=False),
+        Column("created_at", Instant(), nullable=False),
+        Column("published_at", Instant(), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", String(200), nullable=True),
+        Index("ix_outbox_unpublished", "published_at", "id"),
+    )
+    processed = Table(
+        "processed_events", metadata,
+        Column("consumer", String(64), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(64), nullable=False),
+        Column("processed_at", Instant(), nullable=False),
+    )
+    return outbox, processed
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a service database. SQLite gets WAL and a busy timeout so the relay and the
+    workers of one process can share the file."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # pragma: no cover - trivial
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+@dataclass
+class EmitContext:
+    """Where the events of a unit of work come from (for correlation and causation ids)."""
+
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+class UnitOfWork:
+    """One transaction: state changes plus the events they cause (written to the outbox).
+
+    ::
+
+        with db.unit_of_work() as uow:
+            uow.session.add(...)
+            uow.emit("submission_accepted", {...})
+            uow.commit()
+
+    Leaving the block without ``commit()`` rolls everything back, events included. After a
+    commit the outbox relay is woken so events leave promptly.
+    """
+
+    def __init__(self, database: "ServiceDatabase", clock: Clock,
+                 context: EmitContext | None = None) -> None:
+        self.database = database
+        self.clock = clock
+        self.context = context or EmitContext()
+        self.session: Session | None = None
+        self.emitted: list[dict[str, Any]] = []
+        self.committed = False
+
+    def __enter__(self) -> "UnitOfWork":
+        self.session = self.database.sessionmaker()
+        self.emitted = []
+        self.committed = False
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.session is not None
+        try:
+            if not self.committed:
+                self.session.rollback()
+        finally:
+            self.session.close()
+
+    def caused_by(self, envelope: dict[str, Any]) -> "UnitOfWork":
+        """Events emitted from now on continue the incoming event's correlation."""
+        self.context = EmitContext(correlation_id=envelope.get("correlation_id"),
+                                   causation_id=envelope.get("event_id"))
+        return self
+
+    def emit(self, event_type: str, payload: dict[str, Any], *,
+             occurred_at: datetime | None = None) -> dict[str, Any]:
+        """Record an event in the outbox, in this transaction. Returns the envelope."""
+        assert self.session is not None, "emit() outside the unit of work"
+        spec = CATALOGUE.get(event_type)
+        if spec.producer != self.database.service:
+            raise ValueError(f"{self.database.service} cannot emit {event_type} "
+                             f"(produced by {spec.producer})")
+        CATALOGUE.check_payload(event_type, payload)
+        envelope = build_envelope(
+            event_type=event_type, version=spec.version, producer=spec.producer, payload=payload,
+            occurred_at=occurred_at or self.clock.now(),
+            correlation_id=self.context.correlation_id, causation_id=self.context.causation_id)
+        self.session.execute(insert(self.database.outbox).values(
+            event_id=envelope["event_id"], event_type=event_type, exchange=spec.exchange,
+            envelope=json.dumps(envelope, ensure_ascii=False, sort_keys=True),
+            created_at=self.clock.now(), attempts=0))
+        self.emitted.append(envelope)
+        return envelope
+
+    def claim(self, envelope: dict[str, Any], consumer: str | None = None) -> bool:
+        """Record that this consumer processes ``envelope``, in this transaction.
+
+        Returns False when it was processed before (a redelivery): the caller then does nothing.
+        A concurrent duplicate fails at commit on the primary key and is rolled back.
+        """
+        assert self.session is not None
+        consumer = consumer or self.database.service
+        table = self.database.processed
+        seen = self.session.execute(
+            select(table.c.event_id).where(table.c.consumer == consumer,
+                                           table.c.event_id == envelope["event_id"])).first()
+        if seen is not None:
+            return False
+        self.session.execute(insert(table).values(
+            consumer=consumer, event_id=envelope["event_id"], event_type=envelope["event_type"],
+            processed_at=self.clock.now()))
+        return True
+
+    def commit(self) -> None:
+        assert self.session is not None
+        self.session.commit()
+        self.committed = True
+        if self.emitted:
+            self.database.notify_committed(len(self.emitted))
+
+
+class ServiceDatabase:
+    """A service's database: engine, sessions, and its messaging tables."""
+
+    def __init__(self, service: str, url: str, metadata: MetaData) -> None:
+        self.service = service
+        self.url = url
+        self.metadata = metadata
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self.outbox = metadata.tables["outbox"]
+        self.processed = metadata.tables["processed_events"]
+        self._listeners: list[Callable[[int], None]] = []
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        self._listeners.append(listener)
+
+    def notify_committed(self, count: int) -> None:
+        for listener in self._listeners:
+            listener(count)
+
+    def unit_of_work(self, clock: Clock, context: EmitContext | None = None) -> UnitOfWork:
+        return UnitOfWork(self, clock, context)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def outbox_backlog(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).select_from(self.outbox)
+                .where(self.outbox.c.published_at.is_(None))).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+

@@ -1,0 +1,415 @@
+"""Messaging: the broker topology, the outbox relay, and a consumer that never dies on bad input.
+
+Topology (declared, idempotently, by every service before it publishes or consumes):
+
+* ``<service>.events``: a durable topic exchange per service; routing key = event type.
+* ``audit.events``: one durable queue bound with ``#`` to every service exchange.
+* ``<service>.inbox``: a durable queue per consuming service, bound to the event types the
+  catalogue lists it as a consumer of.
+* ``intake.submissions``: the durable queue the upstream portal publishes applications to.
+* ``zhicheng.dead-letters``: a direct exchange; each consumed queue ``Q`` has ``Q.dead-letters``
+  bound with routing key ``Q``. Dead-lettered messages keep their body and carry the reason in
+  the ``x-zhicheng-reason`` header.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+from functools import partial
+from typing import Any, Callable
+
+import eventlet
+from kombu import Connection, Exchange, Producer, Queue, binding
+from nameko.extensions import Entrypoint, SharedExtension
+from nameko.messaging import QueueConsumer
+from sqlalchemy import select, update
+
+from shared.clock import CHINA
+from shared.config import SERVICES
+from shared.errors import InvalidInput, ZhichengError
+from shared.events import CATALOGUE, EventContractError
+from shared.metrics import MetricsRegistry, ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+AUDIT_QUEUE = "audit.events"
+PORTAL_SUBMISSIONS_QUEUE = "intake.submissions"
+DEAD_LETTER_EXCHANGE = Exchange("zhicheng.dead-letters", type="direct", durable=True)
+
+
+def service_exchange(service: str) -> Exchange:
+    return Exchange(f"{service}.events", type="topic", durable=True)
+
+
+def inbox_queue_name(service: str) -> str:
+    return f"{service}.inbox"
+
+
+def dead_letter_queue(queue_name: str) -> Queue:
+    return Queue(f"{queue_name}.dead-letters", exchange=DEAD_LETTER_EXCHANGE,
+                 routing_key=queue_name, durable=True)
+
+
+def audit_queue() -> Queue:
+    return Queue(AUDIT_QUEUE, durable=True,
+                 bindings=[binding(service_exchange(s), routing_key="#") for s in SERVICES])
+
+
+def inbox_queue(service: str) -> Queue | None:
+    consumed = CATALOGUE.consumed_by(service)
+    if not consumed:
+        return None
+    return Queue(inbox_queue_name(service), durable=True,
+                 bindings=[binding(service_exchange(t.producer), routing_key=t.name)
+                           for t in consumed])
+
+
+def portal_submissions_queue() -> Queue:
+    return Queue(PORTAL_SUBMISSIONS_QUEUE, durable=True)
+
+
+def consumed_queues() -> dict[str, Queue]:
+    """Every queue some service consumes, by name."""
+    queues = {AUDIT_QUEUE: audit_queue(), PORTAL_SUBMISSIONS_QUEUE: portal_submissions_queue()}
+    for service in SERVICES:
+        queue = inbox_queue(service)
+        if queue is not None:
+            queues[queue.name] = queue
+    return queues
+
+
+def queue_by_name(name: str) -> Queue:
+    try:
+        return consumed_queues()[name]
+    except KeyError:
+        raise ValueError(f"no queue {name!r} in the topology") from None
+
+
+def declare_topology(channel) -> None:
+    """Declare every exchange and queue (idempotent). Done before any publish, so no event can
+    be routed nowhere because its consumers' queues do not exist yet."""
+    for service in SERVICES:
+        service_exchange(service)(channel).declare()
+    DEAD_LETTER_EXCHANGE(channel).declare()
+    for name, queue in consumed_queues().items():
+        queue(channel).declare()
+        dead_letter_queue(name)(channel).declare()
+
+
+def broker_connection(amqp_uri: str, *, confirm: bool = True, timeout: float = 5.0) -> Connection:
+    return Connection(amqp_uri, connect_timeout=timeout, heartbeat=0,
+                      transport_options={"confirm_publish": confirm})
+
+
+def publish_json(producer: Producer, body: bytes, *, exchange: str, routing_key: str,
+                 message_id: str | None = None, headers: dict[str, Any] | None = None) -> None:
+    """Publish persistently; with a confirming connection this returns once the broker has it."""
+    producer.publish(body, exchange=exchange, routing_key=routing_key,
+                     content_type="application/json", content_encoding="utf-8",
+                     delivery_mode=2, message_id=message_id, headers=headers or {}, retry=False)
+
+
+class OutboxRelay:
+    """Moves committed events from a service's outbox to its exchange, with publisher confirms.
+
+    An outbox row is marked published only after the broker confirmed it, so an event is never
+    lost after its transaction committed; a crash between confirm and mark republishes it, which
+    idempotent consumers absorb. While the broker is unreachable events wait in the outbox and
+    the relay retries with backoff.
+    """
+
+    def __init__(self, database, amqp_uri: str, metrics: ServiceMetrics | None = None, *,
+                 poll_seconds: float = 1.0, batch_size: int = 200) -> None:
+        self.database = database
+        self.amqp_uri = amqp_uri
+        self.metrics = metrics
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self._wake = threading.Event()
+        self._running = False
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+        self.broker_ok = False
+
+    def wake(self, _count: int = 0) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._running = False
+        self._wake.set()
+
+    def run(self) -> None:
+        self._running = True
+        backoff = 0.2
+        while self._running:
+            try:
+                published = self.relay_once()
+                backoff = 0.2
+                if published >= self.batch_size:
+                    continue  # more waiting: go on at once
+            except Exception as exc:  # broker or database trouble: wait and retry
+                self.broker_ok = False
+                self._close()
+                if self.metrics:
+                    self.metrics.outbox_publish_failures.labels(self.metrics.service).inc()
+                log.warning("outbox relay of %s: %s; retrying in %.1fs", self.database.service,
+                            type(exc).__name__, backoff)
+                self._sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+        self._close()
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            connection = broker_connection(self.amqp_uri)
+            connection.ensure_connection(max_retries=1)
+            channel = connection.channel()
+            declare_topology(channel)
+            self._connection, self._producer = connection, Producer(channel)
+        return self._producer
+
+    def _close(self) -> None:
+        connection, self._connection, self._producer = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # already broken
+                pass
+
+    def relay_once(self) -> int:
+        """Publish one batch of unpublished events; returns how many were confirmed."""
+        db = self.database
+        outbox = db.outbox
+        published_ids: list[int] = []
+        with db.sessionmaker() as session:
+            query = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
+                            outbox.c.envelope)
+                     .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+                     .limit(self.batch_size))
+            if db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = session.execute(query).all()
+            if self.metrics:
+                self.metrics.outbox_backlog.labels(self.metrics.service).set(
+                    len(rows) if len(rows) < self.batch_size else db.outbox_backlog())
+            if not rows:
+                session.rollback()
+                self.broker_ok = self.broker_ok or self._connection is not None
+                return 0
+            error: Exception | None = None
+            try:
+                producer = self._ensure_producer()
+                for row in rows:
+                    publish_json(producer, row.envelope.encode(), exchange=row.exchange,
+                                 routing_key=row.event_type, message_id=row.event_id,
+                                 headers={"event_type": row.event_type,
+                                          "producer": db.service})
+                    published_ids.append(row.id)
+                    if self.metrics:
+                        self.metrics.events_published.labels(db.service, row.event_type).inc()
+                self.broker_ok = True
+            except Exception as exc:
+                error = exc
+            now = datetime.now(CHINA)
+            if published_ids:
+                session.execute(update(outbox).where(outbox.c.id.in_(published_ids))
+                                .values(published_at=now))
+            failed = [r.id for r in rows if r.id not in set(published_ids)]
+            if error is not None and failed:
+                session.execute(update(outbox).where(outbox.c.id.in_(failed[:1]))
+                                .values(attempts=outbox.c.attempts + 1,
+                                        last_error=type(error).__name__[:200]))
+            session.commit()
+        if self.metrics:
+            self.metrics.outbox_backlog.labels(self.metrics.service).set(db.outbox_backlog())
+        if error is not None:
+            raise error
+        return len(published_ids)
+
+
+class DeadLetters(SharedExtension):
+    """Publishes rejected messages to ``<queue>.dead-letters`` with the reason."""
+
+    registry = MetricsRegistry()
+
+    def setup(self) -> None:
+        self.amqp_uri = self.container.config["AMQP_URI"]
+        self._lock = eventlet.semaphore.Semaphore()
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+
+    def stop(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = self._producer = None
+
+    def publish(self, queue_name: str, message, reason: str, detail: Any = None) -> None:
+        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        headers = {"x-zhicheng-reason": reason,
+                   "x-zhicheng-original-queue": queue_name,
+                   "x-zhicheng-detail": json.dumps(detail, ensure_ascii=False, default=str)[:2000]
+                   if detail is not None else "",
+                   "x-zhicheng-original-bytes": len(body)}
+        with self._lock:
+            try:
+                if self._producer is None:
+                    self._connection = broker_connection(self.amqp_uri)
+                    channel = self._connection.channel()
+                    declare_topology(channel)
+                    self._producer = Producer(channel)
+                self._producer.publish(body, exchange=DEAD_LETTER_EXCHANGE.name,
+                                       routing_key=queue_name, delivery_mode=2, headers=headers,
+                                       content_type=message.content_type or "application/octet-stream",
+                                       content_encoding=message.content_encoding or "binary",
+                                       retry=False)
+            except Exception:
+                self.stop()
+                raise
+        metrics = self.registry.metrics
+        metrics.dead_letters.labels(metrics.service, queue_name, reason).inc()
+
+
+class RawQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, handing providers the raw message (no decoding in the consumer
+    thread, where a bad body would stop consumption)."""
+
+    def get_consumers(self, consumer_cls, channel):
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue],
+                                    on_message=partial(self._on_raw_message, provider))
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _on_raw_message(self, provider, message) -> None:
+        self.container.spawn_managed_thread(partial(provider.handle_raw_message, message),
+                                            identifier=f"{type(provider).__name__}.raw")
+
+
+class MessageRejected(Exception):
+    """A message that can never be processed: dead-lettered with ``reason``."""
+
+    def __init__(self, reason: str, detail: Any = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+Reader = Callable[[Any], Any]
+
+
+class JsonConsumer(Entrypoint):
+    """Consumes JSON messages from a topology queue.
+
+    Bad messages (too large, not JSON, refused by ``reader``) go to the queue's dead-letter queue
+    with the reason and are acknowledged: they never stop the consumer. A handler that raises a
+    :class:`ZhichengError` rejected the message on its merits: dead-lettered too. Any other
+    failure (database down, ...) requeues the message after a pause.
+    """
+
+    queue_consumer = RawQueueConsumer()
+    dead_letters = DeadLetters()
+    registry = MetricsRegistry()
+
+    def __init__(self, queue_name: str, reader: Reader | None = None, **kwargs) -> None:
+        self.queue_name = queue_name
+        self.reader = reader or (lambda body: body)
+        kwargs.setdefault("expected_exceptions", (ZhichengError,))
+        super().__init__(**kwargs)
+
+    def setup(self) -> None:
+        self.queue = queue_by_name(self.queue_name)
+        self.max_bytes = int(self.container.config.get("MAX_MESSAGE_BYTES", 1 << 20))
+        self.queue_consumer.register_provider(self)
+
+    def stop(self) -> None:
+        self.queue_consumer.unregister_provider(self)
+        super().stop()
+
+    def _label(self, body: Any) -> str:
+        if isinstance(body, dict) and isinstance(body.get("event_type"), str) \
+                and body["event_type"] in CATALOGUE.types:
+            return body["event_type"]
+        return "unknown"
+
+    def handle_raw_message(self, message) -> None:
+        metrics = self.registry.metrics
+        raw = message.body
+        obj: Any = None
+        try:
+            if raw is None or len(raw) > self.max_bytes:
+                raise MessageRejected("too_large", {"bytes": len(raw or b""),
+                                                    "limit": self.max_bytes})
+            try:
+                obj = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise MessageRejected("not_json") from None
+            try:
+                value = self.reader(obj)
+            except EventContractError as exc:
+                raise MessageRejected(exc.reason, {"message": str(exc), "errors": exc.errors}) \
+                    from None
+            except InvalidInput as exc:
+                raise MessageRejected("invalid_schema", exc.as_dict()["error"]) from None
+        except MessageRejected as rejected:
+            self._dead_letter(message, rejected.reason, rejected.detail, self._label(obj))
+            return
+        self.container.spawn_worker(self, (value,), {}, context_data={},
+                                    handle_result=partial(self.handle_result, message, obj))
+
+    def _dead_letter(self, message, reason: str, detail: Any, label: str) -> None:
+        metrics = self.registry.metrics
+        try:
+            self.dead_letters.publish(self.queue_name, message, reason, detail)
+        except Exception as exc:
+            log.warning("could not dead-letter a message from %s (%s); requeueing",
+                        self.queue_name, type(exc).__name__)
+            eventlet.sleep(1.0)
+            self.queue_consumer.requeue_message(message)
+            return
+        metrics.events_consumed.labels(metrics.service, label, "dead_lettered").inc()
+        self.queue_consumer.ack_message(message)
+
+    def handle_result(self, message, body, worker_ctx, result=None, exc_info=None):
+        metrics = self.registry.metrics
+        label = self._label(body)
+        if exc_info is None:
+            metrics.events_consumed.labels(metrics.service, label, "processed").inc()
+            self.queue_consumer.ack_message(message)
+        elif isinstance(exc_info[1], ZhichengError):
+            self._dead_letter(message, "rejected", exc_info[1].as_dict()["error"], label)
+        else:
+            metrics.events_consumed.labels(metrics.service, label, "failed").inc()
+            eventlet.sleep(1.0)  # e.g. the database is down: do not spin
+            self.queue_consumer.requeue_message(message)
+        return result, exc_info
+
+
+consume_json = JsonConsumer.decorator
+
+
+def consume_events(queue_name: str, **kwargs):
+    """Consume catalogue events (envelopes validated and upcast) from ``queue_name``."""
+    return JsonConsumer.decorator(queue_name, reader=CATALOGUE.read, **kwargs)
+
+
+def wait_for_broker(amqp_uri: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with broker_connection(amqp_uri, timeout=2) as conn:
+                conn.ensure_connection(max_retries=1)
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -1,0 +1,221 @@
+"""The outbox and the idempotent consumer against the real broker and database."""
+import json
+import socket
+
+import eventlet
+import pytest
+from kombu import Connection, Exchange, Producer, Queue
+from sqlalchemy import func, select
+
+from services.audit.models import audit_records
+from services.audit.service import AuditService
+from services.intake import models as intake_models
+from services.intake.service import IntakeService
+from shared.db import ServiceDatabase
+from shared.messaging import AUDIT_QUEUE, OutboxRelay, declare_topology, service_exchange
+from shared.migrations import upgrade
+
+
+def stored(audit, event_id):
+    db = audit.database()
+    with db.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(audit_records)
+                            .where(audit_records.c.event_id == event_id)).scalar_one()
+
+
+def intake_database(databases):
+    db = ServiceDatabase("intake", databases.url("intake"), intake_models.metadata)
+    upgrade("intake", db.engine)
+    return db
+
+
+def probe_queue(amqp_uri, exchange="intake.events"):
+    """A queue of the test's own, bound to a service exchange: sees what is published."""
+    conn = Connection(amqp_uri)
+    channel = conn.channel()
+    declare_topology(channel)
+    queue = Queue("probe", exchange=Exchange(exchange, type="topic", durable=True),
+                  routing_key="#", exclusive=True)(channel)
+    queue.declare()
+    return conn, queue
+
+
+def drain(queue, expected, timeout=10.0):
+    got = []
+    with eventlet.Timeout(timeout, False):
+        while len(got) < expected:
+            message = queue.get(no_ack=True)
+            if message is None:
+                eventlet.sleep(0.05)
+                continue
+            got.append(json.loads(message.body))
+    return got
+
+
+def test_committed_event_reaches_audit_exactly_once_even_when_delivered_twice(
+        start_service, amqp_uri, vhost, wait):
+    audit = start_service(AuditService)
+    intake = start_service(IntakeService)
+    intake_db = intake.database()
+    # intake announced itself through its outbox when it started
+    with intake_db.engine.connect() as conn:
+        envelope = json.loads(conn.execute(select(intake_db.outbox.c.envelope)).scalar_one())
+    assert envelope["event_type"] == "intake_started"
+    wait(lambda: stored(audit, envelope["event_id"]) == 1, message="event in audit")
+
+    # the broker delivers the same message again (a relay crash between confirm and mark does)
+    with Connection(amqp_uri) as conn:
+        Producer(conn.channel()).publish(json.dumps(envelope).encode(), exchange="intake.events",
+                                         routing_key="intake_started",
+                                         content_type="application/json", delivery_mode=2)
+    wait(lambda: audit.metric("zhicheng_events_consumed_total", event_type="intake_started",
+                              outcome="processed") == 2, timeout=15,
+         message="the duplicate consumed")
+    assert stored(audit, envelope["event_id"]) == 1
+
+
+def test_rolled_back_transaction_publishes_nothing(databases, amqp_uri, clock):
+    db = intake_database(databases)
+    conn, probe = probe_queue(amqp_uri)
+    relay = OutboxRelay(db, amqp_uri)
+    with pytest.raises(RuntimeError):
+        with db.unit_of_work(clock) as uow:
+            uow.emit("intake_started", {"service": "intake", "version": "t", "instance": "a",
+                                        "schema_revision": None})
+            raise RuntimeError("the use case failed after emitting")
+    assert db.outbox_backlog() == 0
+    assert relay.relay_once() == 0
+    # a committed event does go out, so the probe would have seen one
+    with db.unit_of_work(clock) as uow:
+        committed = uow.emit("intake_started", {"service": "intake", "version": "t",
+                                                "instance": "b", "schema_revision": None})
+        uow.commit()
+    assert relay.relay_once() == 1
+    got = drain(probe, 1)
+    assert [e["event_id"] for e in got] == [committed["event_id"]]
+    eventlet.sleep(0.3)
+    assert probe.get(no_ack=True) is None
+    conn.close()
+
+
+class FlakyBrokerLink:
+    """A TCP proxy to RabbitMQ that a test can cut and restore: the broker becomes unreachable
+    from the service's side while it keeps running."""
+
+    def __init__(self, target=("127.0.0.1", 5672)):
+        self.target = target
+        self.server = eventlet.listen(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.up = False
+        self.sockets = []
+        eventlet.spawn_n(self._accept)
+
+    def _accept(self):
+        while True:
+            client, _ = self.server.accept()
+            if not self.up:
+                client.close()
+                continue
+            upstream = eventlet.connect(self.target)
+            self.sockets += [client, upstream]
+            eventlet.spawn_n(self._pipe, client, upstream)
+            eventlet.spawn_n(self._pipe, upstream, client)
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except (OSError, EOFError):
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self):
+        self.up = False
+        for s in self.sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)  # the pipes see end of stream and close both ends
+            except OSError:
+                pass
+        self.sockets = []
+
+
+def test_events_written_while_the_broker_is_unreachable_are_published_once_it_is_back(
+        databases, amqp_uri, clock, vhost, wait):
+    db = intake_database(databases)
+    conn, probe = probe_queue(amqp_uri)
+    link = FlakyBrokerLink()
+    proxied_uri = amqp_uri.replace("127.0.0.1:5672", f"127.0.0.1:{link.port}")
+    relay = OutboxRelay(db, proxied_uri, poll_seconds=0.1)
+    db.on_commit(relay.wake)
+    runner = eventlet.spawn(relay.run)
+    try:
+        emitted = []
+        for i in range(5):
+            with db.unit_of_work(clock) as uow:
+                emitted.append(uow.emit("intake_started", {
+                    "service": "intake", "version": "t", "instance": str(i),
+                    "schema_revision": None})["event_id"])
+                uow.commit()  # commits although the broker cannot be reached
+        eventlet.sleep(1.0)
+        assert db.outbox_backlog() == 5
+        assert probe.get(no_ack=True) is None
+
+        link.up = True  # the broker is back
+        got = drain(probe, 5, timeout=15)
+        assert sorted(e["event_id"] for e in got) == sorted(emitted)
+        # marked published once confirmed (the probe may see a message before the mark commits)
+        wait(lambda: db.outbox_backlog() == 0, message="outbox marked published")
+
+        link.cut()  # and again: an event committed during a second outage also arrives
+        with db.unit_of_work(clock) as uow:
+            late = uow.emit("intake_started", {"service": "intake", "version": "t",
+                                               "instance": "late", "schema_revision": None})
+            uow.commit()
+        eventlet.sleep(0.5)
+        link.up = True
+        assert [e["event_id"] for e in drain(probe, 1, timeout=15)] == [late["event_id"]]
+    finally:
+        relay.stop()
+        runner.wait()
+        conn.close()
+
+
+@pytest.mark.parametrize("body, content_type, reason", [
+    (b"{not json", "application/json", "not_json"),
+    (json.dumps({"event_type": "intake_started"}).encode(), "application/json",
+     "invalid_envelope"),
+    (b"x" * (1024 * 1024 + 10), "application/octet-stream", "too_large"),
+])
+def test_malformed_messages_are_dead_lettered_with_a_reason_and_consumption_goes_on(
+        start_service, amqp_uri, vhost, wait, body, content_type, reason):
+    audit = start_service(AuditService)
+    with Connection(amqp_uri) as conn:
+        producer = Producer(conn.channel())
+        producer.publish(body, exchange="", routing_key=AUDIT_QUEUE, content_type=content_type,
+                         content_encoding="binary")
+    dead = f"{AUDIT_QUEUE}.dead-letters"
+    wait(lambda: vhost.count(dead) == 1, timeout=15, message="dead letter")
+    with Connection(amqp_uri) as conn:
+        message = Queue(dead)(conn.channel()).get(no_ack=True)
+        assert message.headers["x-zhicheng-reason"] == reason
+        assert message.headers["x-zhicheng-original-queue"] == AUDIT_QUEUE
+        assert len(message.body) == len(body)
+    # the consumer is still alive: a good event published afterwards is recorded
+    with audit.database().engine.connect() as c:
+        before = c.execute(select(func.count()).select_from(audit_records)).scalar_one()
+    intake = start_service(IntakeService)
+    wait(lambda: stored_count(audit) > before, timeout=15, message="later event recorded")
+
+
+def stored_count(audit):
+    with audit.database().engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(audit_records)).scalar_one()
