@@ -4,7 +4,10 @@ containers started in-process on free ports.
 
 nameko needs eventlet's monkey patching before anything opens a socket (NAMEKO-NOTES).
 """
-import eventlet
+import warnings as _warnings
+
+_warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
