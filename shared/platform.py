@@ -33,7 +33,7 @@ from shared.errors import Forbidden, InvalidInput
 from shared.messaging import OutboxRelay, broker_connection, declare_topology
 from shared.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsRegistry
 from shared.migrations import upgrade
-from shared.web import http, read_json
+from shared.web import PUBLIC, http, read_json
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +169,12 @@ class ServiceBase:
     broker = BrokerProbe()
     config = Config()
 
-    @http("GET", "/healthz")
+    @http("GET", "/healthz", roles=PUBLIC)
     def healthz(self, request):
         """The process is up (liveness)."""
         return {"status": "ok", "service": self.name}
 
-    @http("GET", "/readyz")
+    @http("GET", "/readyz", roles=PUBLIC)
     def readyz(self, request):
         """Broker and database reachable (readiness)."""
         checks: dict[str, str] = {}
@@ -188,25 +188,24 @@ class ServiceBase:
         return (200 if ready else 503), {"status": "ready" if ready else "not ready",
                                          "service": self.name, "checks": checks}
 
-    @http("GET", "/metrics")
+    @http("GET", "/metrics", roles=PUBLIC)
     def prometheus_metrics(self, request):
         """Prometheus text exposition."""
         metrics = self.metrics
         metrics.outbox_backlog.labels(metrics.service).set(self.db.database.outbox_backlog())
         return Response(metrics.render(), status=200, content_type=CONTENT_TYPE_LATEST)
 
-    @http("GET", "/admin/clock")
+    @http("GET", "/admin/clock", roles=PUBLIC)
     def show_clock(self, request):
         return self.clock.describe()
 
-    @http("PUT", "/admin/clock")
+    @http("PUT", "/admin/clock", roles=("operator",))
     def set_clock(self, request):
         """Set this service's clock (demos and tests). Needs clock control enabled and the
         operator role."""
         if not self.config.get("CLOCK_CONTROL"):
             raise Forbidden("clock control is disabled (ZHICHENG_CLOCK_CONTROL=1 enables it)",
                             code="clock_control_disabled")
-        self.auth.require(request, "operator")
         body: dict[str, Any] = read_json(request)
         if body.get("reset"):
             self.clock.reset()

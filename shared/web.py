@@ -62,12 +62,40 @@ class JsonWebServer(WebServer):
         return JsonWsgiApp(self)
 
 
+PUBLIC = "public"
+
+
 class HttpEntrypoint(HttpRequestHandler):
+    """``@http(method, url, roles=("bureau",))``: the roles a caller must hold one of, checked
+    from the bearer token before any worker runs (401 without a valid token, 403 with another
+    role). ``roles=PUBLIC`` marks an endpoint open to anyone. Every endpoint says which; the
+    authorization matrix test walks them all."""
+
     server = JsonWebServer()
 
-    def __init__(self, method: str, url: str, **kwargs) -> None:
+    def __init__(self, method: str, url: str, roles: tuple[str, ...] | str | None = None,
+                 **kwargs) -> None:
         kwargs.setdefault("expected_exceptions", (ZhichengError,))
+        if roles is None:
+            raise TypeError(f"{method} {url}: declare roles=(...) or roles=PUBLIC")
+        if roles != PUBLIC:
+            from shared.auth import ROLES
+
+            unknown = [r for r in roles if r not in ROLES]
+            if isinstance(roles, str) or unknown or not roles:
+                raise TypeError(f"{method} {url}: roles must be PUBLIC or a tuple of {ROLES}")
+        self.roles = roles
         super().__init__(method, url, **kwargs)
+
+    def handle_request(self, request):
+        if self.roles != PUBLIC:
+            from shared.auth import Authorizer
+
+            try:
+                Authorizer(self.container.config["JWT_SECRET"]).require(request, *self.roles)
+            except ZhichengError as exc:
+                return json_response(exc.as_dict(), status=exc.status)
+        return super().handle_request(request)
 
     def response_from_result(self, result: Any) -> Response:
         if isinstance(result, Response):

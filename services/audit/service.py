@@ -15,10 +15,9 @@ class AuditService(ServiceBase):
             handlers.record_event(uow, envelope, received_at=self.clock.now())
             uow.commit()
 
-    @http("GET", "/records")
+    @http("GET", "/records", roles=("inspector",))
     def records(self, request):
         """The record in order (inspectors only): ``?after=<seq>&limit=&event_type=``."""
-        self.auth.require(request, "inspector")
         after = query_int(request, "after", 0, maximum=2**62)
         limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
         event_type = request.args.get("event_type") or None
