@@ -157,12 +157,12 @@ class Objection:
 
 @dataclass(frozen=True)
 class Case:
-    """A submission under review. ``applicant_ref`` is intake's opaque applicant key (no identity
+    """A submission under review. ``applicant_key`` is intake's opaque applicant key (no identity
     number); the bureau's terms for title/specialty/committee are those of the plan (评审计划)."""
 
     case_id: str
     submission_id: str
-    applicant_ref: str
+    applicant_key: str
     committee_id: str
     committee_name: str
     title: str
@@ -262,18 +262,18 @@ def _hold_violation(case: Case) -> RuleViolation:
 
 # --- opening -------------------------------------------------------------------------------------
 
-def open_case(*, case_id: str, submission_id: str, applicant_ref: str, committee_id: str,
+def open_case(*, case_id: str, submission_id: str, applicant_key: str, committee_id: str,
               committee_name: str, title: str, specialty: str, year: int, recommendation: bool,
               now: datetime) -> Transition:
     """A case for a submission intake has accepted (受理)."""
     now = china_time(now)
     missing = [name for name, value in (("case_id", case_id), ("submission_id", submission_id),
-                                        ("applicant_ref", applicant_ref),
+                                        ("applicant_key", applicant_key),
                                         ("committee_id", committee_id), ("title", title))
                if not value]
     if missing:
         raise InvalidInput("a case needs " + ", ".join(missing), details={"missing": missing})
-    case = Case(case_id=case_id, submission_id=submission_id, applicant_ref=applicant_ref,
+    case = Case(case_id=case_id, submission_id=submission_id, applicant_key=applicant_key,
                 committee_id=committee_id, committee_name=committee_name, title=title,
                 specialty=specialty, year=year, recommendation=recommendation,
                 state=CaseState.ACCEPTED, accepted_at=now)
@@ -519,7 +519,7 @@ def record_decision(case: Case, *, meeting_id: str, decision: Decision,
                             failed_rules=list(decision.failed_rules),
                             recommendation=case.recommendation)]
     if target is CaseState.FAILED:
-        events.append(_event(moved, "applicant_failed", now, applicant_ref=case.applicant_ref,
+        events.append(_event(moved, "applicant_failed", now, applicant_key=case.applicant_key,
                              year=case.year, title=case.title, specialty=case.specialty,
                              stage="review", failed_rules=list(decision.failed_rules)))
     return Transition(moved, tuple(events))
@@ -562,7 +562,7 @@ def issue_certificate(case: Case, *, certificate_number: str, now: datetime) -> 
                                      certificate_number=certificate_number, title=case.title,
                                      specialty=case.specialty, committee_name=case.committee_name,
                                      issued_on=now.date().isoformat(),
-                                     applicant_ref=case.applicant_ref),))
+                                     applicant_key=case.applicant_key),))
 
 
 def forward_recommendation(case: Case, *, now: datetime, forwarded_to: str = "") -> Transition:
@@ -579,4 +579,4 @@ def forward_recommendation(case: Case, *, now: datetime, forwarded_to: str = "")
     moved = _moved(case, CaseState.RECOMMENDATION_FORWARDED, now)
     return Transition(moved, (_event(moved, "recommendation_forwarded", now, title=case.title,
                                      specialty=case.specialty, forwarded_to=forwarded_to,
-                                     applicant_ref=case.applicant_ref),))
+                                     applicant_key=case.applicant_key),))

@@ -113,11 +113,11 @@ def parse_number(text: str) -> str:
 
 @dataclass(frozen=True)
 class Certificate:
-    """A certificate issued for a case. ``case_id``/``applicant_ref`` stay internal."""
+    """A certificate issued for a case. ``case_id``/``applicant_key`` stay internal."""
 
     number: str
     case_id: str
-    applicant_ref: str
+    applicant_key: str
     title: str
     specialty: str
     committee_name: str

@@ -19,14 +19,13 @@ from shared.rules import RuleViolation
 from services.review.case import (
     Case,
     DomainEvent,
-    Transition,
     docket_violations,
     place_on_docket,
     record_decision,
     china_time,
 )
 from services.review.rules import CASE_FLOW, MEETING_DOCKET, MEETING_PANEL, ReviewPolicy
-from services.review.voting import Tally, decide
+from services.review.voting import Decision, Tally, decide
 
 
 class MeetingState(str, Enum):
@@ -50,6 +49,16 @@ class Meeting:
     @property
     def has_panel(self) -> bool:
         return self.state is MeetingState.PANEL_DRAWN and bool(self.panel_size)
+
+
+@dataclass(frozen=True)
+class VotesApplied:
+    """The case after the votes, the events, and the meeting's decision (kept also when the
+    quorum failed and the case itself records no decision)."""
+
+    case: Case
+    events: tuple[DomainEvent, ...]
+    decision: Decision
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def record_panel(meeting: Meeting, *, panel_id: str, panel_size: int, now: datet
 
 
 def record_votes(meeting: Meeting, case: Case, *, present: int, yes: int, no: int, abstain: int,
-                 now: datetime, policy: ReviewPolicy) -> Transition:
+                 now: datetime, policy: ReviewPolicy) -> VotesApplied:
     """Record the anonymous tally for one case on the docket and apply the decision."""
     now = china_time(now)
     violations: list[RuleViolation] = []
@@ -143,4 +152,5 @@ def record_votes(meeting: Meeting, case: Case, *, present: int, yes: int, no: in
     if violations:
         raise RuleRefused(violations)
     decision = decide(tally, policy)
-    return record_decision(case, meeting_id=meeting.meeting_id, decision=decision, now=now)
+    t = record_decision(case, meeting_id=meeting.meeting_id, decision=decision, now=now)
+    return VotesApplied(t.case, t.events, decision)

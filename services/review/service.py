@@ -1,8 +1,250 @@
-"""The review service: nameko entrypoints only (load, call a handler, dump)."""
-from services.review import models
+"""The review service (评审, port 8002): nameko entrypoints only (load, call a handler, dump).
+
+Roles: the committee office (``committee_office``) reviews qualification, runs the public notices
+and objections, schedules meetings and records votes; the bureau (``bureau``) publishes results,
+issues certificates and forwards recommendations. A token scoped to committees acts only for
+those. ``GET /certificates/<number>`` is public and shows only title, specialty, committee and
+date. Public notices end by the clock: a timer every ``REVIEW_TICK_SECONDS`` (default 60) and
+``POST /admin/tick`` for operators and demos.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from nameko.extensions import DependencyProvider
+from nameko.timer import timer
+
+from shared.errors import Conflict
+from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
+from shared.web import http, query_int, read_json
+
+from services.review import handlers, models, schemas
+from services.review.policy import load_policy
+from services.review.rules import ReviewPolicy
+
+log = logging.getLogger(__name__)
+
+OFFICE = "committee_office"
+BUREAU = "bureau"
+READERS = (OFFICE, BUREAU, "inspector")
+TICK_SECONDS = float(os.environ.get("REVIEW_TICK_SECONDS", "60"))
+
+
+class Policy(DependencyProvider):
+    """The review policy: policy.yaml and REVIEW_* variables; ``REVIEW_POLICY`` in the container
+    config (a ReviewPolicy) replaces it in tests."""
+
+    def setup(self) -> None:
+        given = self.container.config.get("REVIEW_POLICY")
+        self.policy: ReviewPolicy = given if isinstance(given, ReviewPolicy) else load_policy()
+
+    def get_dependency(self, worker_ctx) -> ReviewPolicy:
+        return self.policy
 
 
 class ReviewService(ServiceBase):
     name = "review"
     db = Database(models.metadata)
+    policy = Policy()
+
+    # --- events from other services ----------------------------------------------------------
+
+    @consume_events(inbox_queue_name("review"))
+    def consume(self, envelope):
+        """intake's submission_accepted opens a case; experts' panel_drawn seats a panel."""
+        with self.db.unit_of_work() as uow:
+            uow.caused_by(envelope)
+            if not uow.claim(envelope):
+                return
+            now = self.clock.now()
+            kind = envelope["event_type"]
+            if kind == "submission_accepted":
+                handlers.open_case_from_submission(uow, envelope["payload"], now)
+            elif kind == "panel_drawn":
+                handlers.record_panel(uow, envelope["payload"], now)
+            uow.commit()
+
+    # --- the clock ---------------------------------------------------------------------------
+
+    @timer(interval=TICK_SECONDS)
+    def publicity_clock(self):
+        self._tick()
+
+    @http("POST", "/admin/tick")
+    def tick(self, request):
+        """End every public notice whose window is over by the service clock (and not held)."""
+        self.auth.require(request, "operator", OFFICE, BUREAU)
+        return self._tick()
+
+    def _tick(self) -> dict:
+        now = self.clock.now()
+        with self.db.unit_of_work() as uow:
+            due = handlers.due_publicities(uow, now)
+        ended = []
+        for case_id in due:
+            try:
+                with self.db.unit_of_work() as uow:
+                    case = handlers.end_publicity(uow, case_id, now)
+                    uow.commit()
+            except Conflict:
+                continue  # another worker moved it meanwhile: the next tick looks again
+            if case is not None:
+                ended.append({"case_id": case.case_id, "state": case.state.value})
+        return {"now": now.isoformat(), "ended": ended}
+
+    # --- reading -----------------------------------------------------------------------------
+
+    @http("GET", "/cases")
+    def list_cases(self, request):
+        principal = self.auth.require(request, *READERS)
+        limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
+        offset = query_int(request, "offset", 0, maximum=10**9)
+        with self.db.unit_of_work() as uow:
+            repo = handlers._repo(uow)
+            if request.args.get("submission_id"):
+                found = repo.find_case_by_submission(request.args["submission_id"])
+                items = [found] if found is not None and (
+                    not principal.committees or found.committee_id in principal.committees) \
+                    else []
+            else:
+                items = repo.list_cases(state=request.args.get("state") or None,
+                                        committee_id=request.args.get("committee_id") or None,
+                                        committees=principal.committees, limit=limit,
+                                        offset=offset)
+        return {"items": [schemas.case_view(c) for c in items]}
+
+    @http("GET", "/cases/<string:case_id>")
+    def get_case(self, request, case_id):
+        principal = self.auth.require(request, *READERS)
+        with self.db.unit_of_work() as uow:
+            case = handlers._case_for(handlers._repo(uow), case_id, principal)
+        return schemas.case_view(case)
+
+    @http("GET", "/meetings/<string:meeting_id>")
+    def get_meeting(self, request, meeting_id):
+        principal = self.auth.require(request, *READERS)
+        with self.db.unit_of_work() as uow:
+            repo = handlers._repo(uow)
+            meeting = repo.get_meeting(meeting_id)
+            handlers._check_committee(principal, meeting.committee_id)
+            tallies = repo.tallies(meeting_id)
+        return schemas.meeting_view(meeting, tallies)
+
+    @http("GET", "/failed-applicants")
+    def failed_applicants(self, request):
+        """Who failed review in a year (pseudonymous keys), for next year's new-achievements
+        check (三(二)); intake also receives each as ``applicant_failed``."""
+        self.auth.require(request, BUREAU, OFFICE, "inspector")
+        year = query_int(request, "year", self.clock.today().year, minimum=2000, maximum=2100)
+        with self.db.unit_of_work() as uow:
+            items = handlers._repo(uow).failed_applicants(year)
+        return {"year": year, "items": items}
+
+    @http("GET", "/certificates/<string:number>")
+    def verify_certificate(self, request, number):
+        """Public: is this a certificate we issued? Title, specialty, committee and date only."""
+        with self.db.unit_of_work() as uow:
+            return handlers.verify_certificate(uow, number)
+
+    # --- committee office ----------------------------------------------------------------------
+
+    def _office_move(self, request, fn, schema=None, roles=(OFFICE,), status=200, **kwargs):
+        principal = self.auth.require(request, *roles)
+        body = read_json(request, schema) if schema is not None else {}
+        with self.db.unit_of_work() as uow:
+            result = fn(uow, principal=principal, now=self.clock.now(), body=body, **kwargs)
+            uow.commit()
+        return status, result
+
+    @http("POST", "/cases/<string:case_id>/qualification")
+    def qualification(self, request, case_id):
+        def run(uow, principal, now, body, case_id):
+            case = handlers.record_qualification(uow, case_id, passed=body["outcome"] == "passed",
+                                                 reasons=body["reasons"], principal=principal,
+                                                 now=now)
+            return schemas.case_view(case)
+        return self._office_move(request, run, schemas.QualificationRequest(), case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/publicity")
+    def publicity(self, request, case_id):
+        def run(uow, principal, now, body, case_id):
+            return schemas.case_view(handlers.start_publicity(
+                uow, case_id, starts_on=body["starts_on"], working_days=body["working_days"],
+                policy=self.policy, principal=principal, now=now))
+        return self._office_move(request, run, schemas.PublicityRequest(), case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/objections")
+    def objection(self, request, case_id):
+        """An objection (异议) received during a notice: from the office or relayed by the portal."""
+        def run(uow, principal, now, body, case_id):
+            case, objection_id = handlers.file_objection(uow, case_id, grounds=body["grounds"],
+                                                         principal=principal, now=now)
+            return {"objection_id": objection_id, "case": schemas.case_view(case)}
+        return self._office_move(request, run, schemas.ObjectionRequest(),
+                                 roles=(OFFICE, "portal"), status=201, case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/objections/<string:objection_id>/resolution")
+    def objection_resolution(self, request, case_id, objection_id):
+        def run(uow, principal, now, body, case_id):
+            return schemas.case_view(handlers.resolve_objection(
+                uow, case_id, objection_id, resolution=body["resolution"], reason=body["reason"],
+                principal=principal, now=now))
+        return self._office_move(request, run, schemas.ObjectionResolutionRequest(),
+                                 case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/materials")
+    def materials(self, request, case_id):
+        """Supplemented materials (补充材料); refused once the case is on a docket (三(三))."""
+        def run(uow, principal, now, body, case_id):
+            return schemas.case_view(handlers.supplement_materials(
+                uow, case_id, document_kinds=body["document_kinds"], principal=principal,
+                now=now))
+        return self._office_move(request, run, schemas.MaterialsRequest(),
+                                 roles=(OFFICE, "portal"), case_id=case_id)
+
+    @http("POST", "/meetings")
+    def schedule_meeting(self, request):
+        def run(uow, principal, now, body):
+            meeting = handlers.schedule_meeting(
+                uow, committee_id=body["committee_id"], starts_at=body["starts_at"],
+                case_ids=body["case_ids"], panel_size=body["panel_size"], principal=principal,
+                now=now)
+            return schemas.meeting_view(meeting)
+        return self._office_move(request, run, schemas.MeetingRequest(), status=201)
+
+    @http("POST", "/meetings/<string:meeting_id>/votes")
+    def votes(self, request, meeting_id):
+        """The anonymous tally on one case of the docket, with the attendance."""
+        def run(uow, principal, now, body, meeting_id):
+            return schemas.case_view(handlers.record_votes(
+                uow, meeting_id, case_id=body["case_id"], present=body["present"],
+                yes=body["yes"], no=body["no"], abstain=body["abstain"], policy=self.policy,
+                principal=principal, now=now))
+        return self._office_move(request, run, schemas.VotesRequest(), meeting_id=meeting_id)
+
+    # --- bureau --------------------------------------------------------------------------------
+
+    @http("POST", "/cases/<string:case_id>/publication")
+    def publication(self, request, case_id):
+        def run(uow, principal, now, body, case_id):
+            return schemas.case_view(handlers.publish_result(uow, case_id, principal=principal,
+                                                             now=now))
+        return self._office_move(request, run, roles=(BUREAU,), case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/certificate")
+    def certificate(self, request, case_id):
+        def run(uow, principal, now, body, case_id):
+            case, cert = handlers.issue_certificate(uow, case_id, policy=self.policy,
+                                                    principal=principal, now=now)
+            return {"certificate": cert.public_view(), "case": schemas.case_view(case)}
+        return self._office_move(request, run, roles=(BUREAU,), status=201, case_id=case_id)
+
+    @http("POST", "/cases/<string:case_id>/forwarding")
+    def forwarding(self, request, case_id):
+        def run(uow, principal, now, body, case_id):
+            return schemas.case_view(handlers.forward_recommendation(
+                uow, case_id, forwarded_to=body["forwarded_to"], principal=principal, now=now))
+        return self._office_move(request, run, schemas.ForwardRequest(), roles=(BUREAU,),
+                                 case_id=case_id)

@@ -48,7 +48,7 @@ class Scenario:
 
 def new_case(case_id="case-1", *, recommendation=False, committee=COMMITTEE) -> Case:
     return cases.open_case(
-        case_id=case_id, submission_id=f"sub-{case_id}", applicant_ref=f"applicant-{case_id}",
+        case_id=case_id, submission_id=f"sub-{case_id}", applicant_key=f"applicant-{case_id}",
         committee_id=committee, committee_name="绍兴市机电制造工程技术人员中级评委会",
         title="高级工程师（推荐）" if recommendation else "工程师", specialty="机电制造",
         year=2023, recommendation=recommendation, now=T_ACCEPT).case

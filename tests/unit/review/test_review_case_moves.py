@@ -118,7 +118,7 @@ def test_every_state_is_reachable_and_final_states_allow_no_move():
 # --- the allowed moves, one by one --------------------------------------------------------------
 
 def test_opening_a_case_records_acceptance():
-    t = cases.open_case(case_id="c9", submission_id="s9", applicant_ref="a9", committee_id=COMMITTEE,
+    t = cases.open_case(case_id="c9", submission_id="s9", applicant_key="a9", committee_id=COMMITTEE,
                         committee_name="x", title="工程师", specialty="机电", year=2023,
                         recommendation=False, now=T_ACCEPT)
     assert t.case.state is S.ACCEPTED and [e.event_type for e in t.events] == ["case_opened"]
@@ -126,7 +126,7 @@ def test_opening_a_case_records_acceptance():
 
 def test_opening_a_case_without_a_submission_is_invalid():
     with pytest.raises(InvalidInput):
-        cases.open_case(case_id="c9", submission_id="", applicant_ref="a9", committee_id=COMMITTEE,
+        cases.open_case(case_id="c9", submission_id="", applicant_key="a9", committee_id=COMMITTEE,
                         committee_name="x", title="工程师", specialty="机电", year=2023,
                         recommendation=False, now=T_ACCEPT)
 
@@ -265,7 +265,7 @@ def test_records_votes_that_fail_the_case_and_the_applicant_for_next_year():
     assert t.case.state is S.FAILED and t.case.state.is_final
     assert [e.event_type for e in t.events] == ["votes_recorded", "case_decided", "applicant_failed"]
     failed = t.events[2].payload
-    assert failed["applicant_ref"] == "applicant-case-1" and failed["year"] == 2023
+    assert failed["applicant_key"] == "applicant-case-1" and failed["year"] == 2023
     assert failed["failed_rules"] == ["REVIEW-PASS-THRESHOLD"]
 
 
@@ -337,4 +337,4 @@ def test_events_carry_no_personal_data():
     for event in t.events:
         assert "张三" not in repr(event.payload)
         assert "grounds" not in event.payload
-    assert new_case().applicant_ref == "applicant-case-1"
+    assert new_case().applicant_key == "applicant-case-1"

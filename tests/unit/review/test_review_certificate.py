@@ -90,7 +90,7 @@ def test_serial_and_year_ranges_are_enforced():
 
 def test_the_public_view_reveals_only_title_specialty_committee_and_date():
     cert = Certificate(number="SY-2023-000001-X", case_id="case-secret",
-                       applicant_ref="applicant-secret", title="工程师", specialty="机电制造",
+                       applicant_key="applicant-secret", title="工程师", specialty="机电制造",
                        committee_name="绍兴市机电制造工程技术人员中级评委会",
                        issued_on=date(2023, 10, 31))
     view = cert.public_view()
