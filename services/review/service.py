@@ -18,7 +18,7 @@ from nameko.timer import timer
 from shared.errors import Conflict
 from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
-from shared.web import http, query_int, read_json
+from shared.web import PUBLIC, http, query_int, read_json
 
 from services.review import handlers, models, schemas
 from services.review.policy import load_policy
@@ -72,7 +72,7 @@ class ReviewService(ServiceBase):
     def publicity_clock(self):
         self._tick()
 
-    @http("POST", "/admin/tick")
+    @http("POST", "/admin/tick", roles=("operator", OFFICE, BUREAU))
     def tick(self, request):
         """End every public notice whose window is over by the service clock (and not held)."""
         self.auth.require(request, "operator", OFFICE, BUREAU)
@@ -96,7 +96,7 @@ class ReviewService(ServiceBase):
 
     # --- reading -----------------------------------------------------------------------------
 
-    @http("GET", "/cases")
+    @http("GET", "/cases", roles=READERS)
     def list_cases(self, request):
         principal = self.auth.require(request, *READERS)
         limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
@@ -115,14 +115,14 @@ class ReviewService(ServiceBase):
                                         offset=offset)
         return {"items": [schemas.case_view(c) for c in items]}
 
-    @http("GET", "/cases/<string:case_id>")
+    @http("GET", "/cases/<string:case_id>", roles=READERS)
     def get_case(self, request, case_id):
         principal = self.auth.require(request, *READERS)
         with self.db.unit_of_work() as uow:
             case = handlers._case_for(handlers._repo(uow), case_id, principal)
         return schemas.case_view(case)
 
-    @http("GET", "/meetings/<string:meeting_id>")
+    @http("GET", "/meetings/<string:meeting_id>", roles=READERS)
     def get_meeting(self, request, meeting_id):
         principal = self.auth.require(request, *READERS)
         with self.db.unit_of_work() as uow:
@@ -132,7 +132,7 @@ class ReviewService(ServiceBase):
             tallies = repo.tallies(meeting_id)
         return schemas.meeting_view(meeting, tallies)
 
-    @http("GET", "/failed-applicants")
+    @http("GET", "/failed-applicants", roles=(BUREAU, OFFICE, "inspector"))
     def failed_applicants(self, request):
         """Who failed review in a year (pseudonymous keys), for next year's new-achievements
         check (三(二)); intake also receives each as ``applicant_failed``."""
@@ -142,7 +142,7 @@ class ReviewService(ServiceBase):
             items = handlers._repo(uow).failed_applicants(year)
         return {"year": year, "items": items}
 
-    @http("GET", "/certificates/<string:number>")
+    @http("GET", "/certificates/<string:number>", roles=PUBLIC)
     def verify_certificate(self, request, number):
         """Public: is this a certificate we issued? Title, specialty, committee and date only."""
         with self.db.unit_of_work() as uow:
@@ -158,7 +158,7 @@ class ReviewService(ServiceBase):
             uow.commit()
         return status, result
 
-    @http("POST", "/cases/<string:case_id>/qualification")
+    @http("POST", "/cases/<string:case_id>/qualification", roles=(OFFICE,))
     def qualification(self, request, case_id):
         def run(uow, principal, now, body, case_id):
             case = handlers.record_qualification(uow, case_id, passed=body["outcome"] == "passed",
@@ -167,7 +167,7 @@ class ReviewService(ServiceBase):
             return schemas.case_view(case)
         return self._office_move(request, run, schemas.QualificationRequest(), case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/publicity")
+    @http("POST", "/cases/<string:case_id>/publicity", roles=(OFFICE,))
     def publicity(self, request, case_id):
         def run(uow, principal, now, body, case_id):
             return schemas.case_view(handlers.start_publicity(
@@ -175,7 +175,7 @@ class ReviewService(ServiceBase):
                 policy=self.policy, principal=principal, now=now))
         return self._office_move(request, run, schemas.PublicityRequest(), case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/objections")
+    @http("POST", "/cases/<string:case_id>/objections", roles=(OFFICE, "portal"))
     def objection(self, request, case_id):
         """An objection (异议) received during a notice: from the office or relayed by the portal."""
         def run(uow, principal, now, body, case_id):
@@ -185,7 +185,8 @@ class ReviewService(ServiceBase):
         return self._office_move(request, run, schemas.ObjectionRequest(),
                                  roles=(OFFICE, "portal"), status=201, case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/objections/<string:objection_id>/resolution")
+    @http("POST", "/cases/<string:case_id>/objections/<string:objection_id>/resolution",
+          roles=(OFFICE,))
     def objection_resolution(self, request, case_id, objection_id):
         def run(uow, principal, now, body, case_id):
             return schemas.case_view(handlers.resolve_objection(
@@ -194,7 +195,7 @@ class ReviewService(ServiceBase):
         return self._office_move(request, run, schemas.ObjectionResolutionRequest(),
                                  case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/materials")
+    @http("POST", "/cases/<string:case_id>/materials", roles=(OFFICE, "portal"))
     def materials(self, request, case_id):
         """Supplemented materials (补充材料); refused once the case is on a docket (三(三))."""
         def run(uow, principal, now, body, case_id):
@@ -204,7 +205,7 @@ class ReviewService(ServiceBase):
         return self._office_move(request, run, schemas.MaterialsRequest(),
                                  roles=(OFFICE, "portal"), case_id=case_id)
 
-    @http("POST", "/meetings")
+    @http("POST", "/meetings", roles=(OFFICE,))
     def schedule_meeting(self, request):
         def run(uow, principal, now, body):
             meeting = handlers.schedule_meeting(
@@ -214,7 +215,7 @@ class ReviewService(ServiceBase):
             return schemas.meeting_view(meeting)
         return self._office_move(request, run, schemas.MeetingRequest(), status=201)
 
-    @http("POST", "/meetings/<string:meeting_id>/votes")
+    @http("POST", "/meetings/<string:meeting_id>/votes", roles=(OFFICE,))
     def votes(self, request, meeting_id):
         """The anonymous tally on one case of the docket, with the attendance."""
         def run(uow, principal, now, body, meeting_id):
@@ -226,14 +227,14 @@ class ReviewService(ServiceBase):
 
     # --- bureau --------------------------------------------------------------------------------
 
-    @http("POST", "/cases/<string:case_id>/publication")
+    @http("POST", "/cases/<string:case_id>/publication", roles=(BUREAU,))
     def publication(self, request, case_id):
         def run(uow, principal, now, body, case_id):
             return schemas.case_view(handlers.publish_result(uow, case_id, principal=principal,
                                                              now=now))
         return self._office_move(request, run, roles=(BUREAU,), case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/certificate")
+    @http("POST", "/cases/<string:case_id>/certificate", roles=(BUREAU,))
     def certificate(self, request, case_id):
         def run(uow, principal, now, body, case_id):
             case, cert = handlers.issue_certificate(uow, case_id, policy=self.policy,
@@ -241,7 +242,7 @@ class ReviewService(ServiceBase):
             return {"certificate": cert.public_view(), "case": schemas.case_view(case)}
         return self._office_move(request, run, roles=(BUREAU,), status=201, case_id=case_id)
 
-    @http("POST", "/cases/<string:case_id>/forwarding")
+    @http("POST", "/cases/<string:case_id>/forwarding", roles=(BUREAU,))
     def forwarding(self, request, case_id):
         def run(uow, principal, now, body, case_id):
             return schemas.case_view(handlers.forward_recommendation(
