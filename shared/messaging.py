@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from datetime import datetime
@@ -133,6 +134,7 @@ class OutboxRelay:
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self.broker_ok = False
+        self.confirm_timeout = 30.0
 
     def wake(self, _count: int = 0) -> None:
         self._wake.set()
@@ -170,12 +172,32 @@ class OutboxRelay:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            connection = broker_connection(self.amqp_uri)
+            # confirms are selected on the channel and awaited per batch, not per message
+            connection = broker_connection(self.amqp_uri, confirm=False)
             connection.ensure_connection(max_retries=1)
             channel = connection.channel()
             declare_topology(channel)
+            channel.confirm_select()
+            channel.events["basic_ack"].add(self._on_ack)
+            channel.events["basic_nack"].add(self._on_nack)
             self._connection, self._producer = connection, Producer(channel)
+            self._delivery_tag = 0
+            self._unconfirmed: dict[int, int] = {}
+            self._nacked: list[int] = []
         return self._producer
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            for tag in [t for t in self._unconfirmed if t <= delivery_tag]:
+                del self._unconfirmed[tag]
+        else:
+            self._unconfirmed.pop(delivery_tag, None)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        tags = [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]
+        for tag in tags:
+            if tag in self._unconfirmed:
+                self._nacked.append(self._unconfirmed.pop(tag))
 
     def _close(self) -> None:
         connection, self._connection, self._producer = self._connection, None, None
@@ -184,6 +206,36 @@ class OutboxRelay:
                 connection.close()
             except Exception:  # already broken
                 pass
+
+    def _publish_confirmed(self, rows) -> list[int]:
+        """Publish ``rows`` and wait until the broker confirmed them; returns the confirmed
+        outbox ids. Raises if the broker fails or refuses (nacks) any of them."""
+        producer = self._ensure_producer()
+        assert self._connection is not None
+        sent: dict[int, int] = {}
+        for row in rows:
+            publish_json(producer, row.envelope.encode(), exchange=row.exchange,
+                         routing_key=row.event_type, message_id=row.event_id,
+                         headers={"event_type": row.event_type,
+                                  "producer": self.database.service})
+            self._delivery_tag += 1
+            self._unconfirmed[self._delivery_tag] = row.id
+            sent[self._delivery_tag] = row.id
+        deadline = time.monotonic() + self.confirm_timeout
+        while any(tag in self._unconfirmed for tag in sent):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("the broker did not confirm in time")
+            try:
+                self._connection.drain_events(timeout=min(remaining, 1.0))
+            except socket.timeout:
+                continue
+        if self._nacked:
+            nacked, self._nacked = self._nacked, []
+            confirmed = [i for i in sent.values() if i not in set(nacked)]
+            self._confirmed_before_failure = confirmed
+            raise RuntimeError(f"the broker refused {len(nacked)} event(s)")
+        return list(sent.values())
 
     def relay_once(self) -> int:
         """Publish one batch of unpublished events; returns how many were confirmed."""
@@ -198,34 +250,30 @@ class OutboxRelay:
             if db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
-            if self.metrics:
-                self.metrics.outbox_backlog.labels(self.metrics.service).set(
-                    len(rows) if len(rows) < self.batch_size else db.outbox_backlog())
             if not rows:
                 session.rollback()
-                self.broker_ok = self.broker_ok or self._connection is not None
+                if self.metrics:
+                    self.metrics.outbox_backlog.labels(self.metrics.service).set(0)
                 return 0
             error: Exception | None = None
+            self._confirmed_before_failure: list[int] = []
             try:
-                producer = self._ensure_producer()
-                for row in rows:
-                    publish_json(producer, row.envelope.encode(), exchange=row.exchange,
-                                 routing_key=row.event_type, message_id=row.event_id,
-                                 headers={"event_type": row.event_type,
-                                          "producer": db.service})
-                    published_ids.append(row.id)
-                    if self.metrics:
-                        self.metrics.events_published.labels(db.service, row.event_type).inc()
+                published_ids = self._publish_confirmed(rows)
                 self.broker_ok = True
             except Exception as exc:
                 error = exc
+                published_ids = self._confirmed_before_failure
             now = datetime.now(CHINA)
             if published_ids:
                 session.execute(update(outbox).where(outbox.c.id.in_(published_ids))
                                 .values(published_at=now))
-            failed = [r.id for r in rows if r.id not in set(published_ids)]
-            if error is not None and failed:
-                session.execute(update(outbox).where(outbox.c.id.in_(failed[:1]))
+                if self.metrics:
+                    types = {r.id: r.event_type for r in rows}
+                    for outbox_id in published_ids:
+                        self.metrics.events_published.labels(db.service, types[outbox_id]).inc()
+            if error is not None:
+                failed = [r.id for r in rows if r.id not in set(published_ids)]
+                session.execute(update(outbox).where(outbox.c.id.in_(failed))
                                 .values(attempts=outbox.c.attempts + 1,
                                         last_error=type(error).__name__[:200]))
             session.commit()
