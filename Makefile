@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export PYTHON := $(BIN)/python
 
-.PHONY: up start down test test-unit test-integration test-e2e demo bench install clean
+.PHONY: up start down lint test test-unit test-integration test-e2e demo bench install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,9 @@ down: $(STAMP)              ## stop services started with `make start`
 test: $(STAMP)              ## the whole suite (ZHICHENG_TEST_POSTGRES=1: on PostgreSQL)
 	@ZHICHENG_NEED_RABBIT_MGMT=1 scripts/ensure-broker.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit -q

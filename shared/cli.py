@@ -9,7 +9,6 @@ import importlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -33,10 +32,8 @@ def load_service_class(service: str):
 
 
 def _service_url(service: str) -> str:
-    from shared.config import http_port
-    host = os.environ.get("ZHICHENG_HTTP_HOST", "127.0.0.1")
-    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
-    return f"http://{host}:{http_port(service)}"
+    from shared.launcher import Platform
+    return Platform(log_dir=_run_dir()).url(service)
 
 
 @click.group(help=__doc__)
@@ -81,64 +78,44 @@ def _run_dir() -> Path:
     return path
 
 
-def _wait_ready(services: list[str], timeout: float) -> dict[str, bool]:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    ready = {s: False for s in services}
-    while time.monotonic() < deadline and not all(ready.values()):
-        for s in services:
-            if not ready[s]:
-                try:
-                    ready[s] = requests.get(_service_url(s) + "/readyz", timeout=1).ok
-                except requests.RequestException:
-                    pass
-        time.sleep(0.3)
-    return ready
-
-
 @cli.command()
 @click.option("--detach", is_flag=True, help="start in the background (stop with `zhicheng down`)")
 @click.option("--timeout", default=60.0, show_default=True, help="seconds to wait for /readyz")
 def up(detach: bool, timeout: float) -> None:
     """Start the four services, wait until ready, print their URLs."""
     from shared.config import var_dir
+    from shared.launcher import NotReady, Platform
 
-    logs = var_dir() / "log"
-    logs.mkdir(parents=True, exist_ok=True)
-    procs: dict[str, subprocess.Popen] = {}
     for service in SERVICES:
         pidfile = _run_dir() / f"{service}.pid"
         if pidfile.exists() and _alive(int(pidfile.read_text())):
             raise click.ClickException(f"{service} already runs (pid {pidfile.read_text()}); "
                                        f"`zhicheng down` first")
-        log = open(logs / f"{service}.log", "ab")
-        procs[service] = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service], stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=detach)
-        pidfile.write_text(str(procs[service].pid))
-    ready = _wait_ready(list(SERVICES), timeout)
+    platform = Platform(log_dir=var_dir() / "log", detach=detach)
+    platform.start_all()
+    for service, proc in platform.procs.items():
+        (_run_dir() / f"{service}.pid").write_text(str(proc.pid))
+    try:
+        platform.wait_ready(timeout=timeout)
+    except NotReady as exc:
+        _stop_all(platform)
+        raise click.ClickException(f"not every service became ready: {exc}") from None
     for service in SERVICES:
-        state = "ready" if ready[service] else "NOT READY"
-        click.echo(f"  {service:8} {_service_url(service):24} {state}   log: "
-                   f"{logs / (service + '.log')}")
-    if not all(ready.values()):
-        _stop_all(procs)
-        raise click.ClickException("not every service became ready; see the logs above")
-    click.echo("metrics: <url>/metrics   health: <url>/healthz, <url>/readyz")
+        click.echo(f"  {service:8} {platform.url(service):24} log: {platform.log_path(service)}")
+    click.echo("each serves /healthz /readyz /metrics")
     if detach:
         click.echo("running in the background; `zhicheng down` (or `make down`) stops them")
         return
     click.echo("press Ctrl-C to stop")
     try:
-        while all(p.poll() is None for p in procs.values()):
+        while all(platform.alive().values()):
             time.sleep(0.5)
-        dead = [s for s, p in procs.items() if p.poll() is not None]
+        dead = [s for s, alive in platform.alive().items() if not alive]
         click.echo(f"stopped unexpectedly: {', '.join(dead)}; stopping the others", err=True)
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
-        _stop_all(procs)
+        _stop_all(platform)
 
 
 def _alive(pid: int) -> bool:
@@ -149,15 +126,9 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _stop_all(procs: dict[str, subprocess.Popen]) -> None:
-    for proc in procs.values():
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for service, proc in procs.items():
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def _stop_all(platform) -> None:
+    platform.stop_all()
+    for service in SERVICES:
         (_run_dir() / f"{service}.pid").unlink(missing_ok=True)
 
 

@@ -390,7 +390,6 @@ class JsonConsumer(Entrypoint):
         return "unknown"
 
     def handle_raw_message(self, message) -> None:
-        metrics = self.registry.metrics
         raw = message.body
         obj: Any = None
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError
+from marshmallow import INCLUDE, RAISE, Schema
 
 from shared.config import SERVICES
 from shared.events.envelope import ENVELOPE_SCHEMA

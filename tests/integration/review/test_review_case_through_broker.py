@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import eventlet
 import pytest
 import requests
 from kombu import Connection, Exchange, Producer, Queue

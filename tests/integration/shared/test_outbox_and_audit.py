@@ -12,7 +12,7 @@ from services.audit.service import AuditService
 from services.intake import models as intake_models
 from services.intake.service import IntakeService
 from shared.db import ServiceDatabase
-from shared.messaging import AUDIT_QUEUE, OutboxRelay, declare_topology, service_exchange
+from shared.messaging import AUDIT_QUEUE, OutboxRelay, declare_topology
 from shared.migrations import upgrade
 
 
@@ -212,7 +212,7 @@ def test_malformed_messages_are_dead_lettered_with_a_reason_and_consumption_goes
     # the consumer is still alive: a good event published afterwards is recorded
     with audit.database().engine.connect() as c:
         before = c.execute(select(func.count()).select_from(audit_records)).scalar_one()
-    intake = start_service(IntakeService)
+    start_service(IntakeService)
     wait(lambda: stored_count(audit) > before, timeout=15, message="later event recorded")
 
 
