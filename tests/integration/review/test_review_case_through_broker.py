@@ -299,3 +299,22 @@ def test_roles_guard_every_action_and_committee_scoped_tokens_stay_in_their_comm
     assert bad.status_code == 422 and bad.json()["error"]["rule"] == "REVIEW-PUBLICITY-DAYS"
     assert requests.get(f"{review.url}/cases/{case_id}", headers=office,
                         timeout=5).json()["state"] == "qualified"  # the refusal changed nothing
+
+
+def test_the_timer_ends_due_notices_by_the_service_clock(review, amqp_uri, office, wait, clock):
+    from nameko.testing.services import entrypoint_hook
+
+    clock.set(at(2023, 9, 20))
+    case_id = open_case(review, amqp_uri, office, wait, clock, "sub-t")["case_id"]
+    clock.set(at(2023, 9, 25))
+    post(review, f"/cases/{case_id}/qualification", office, {"outcome": "passed"})
+    post(review, f"/cases/{case_id}/publicity", office, {"starts_on": "2023-09-27"})
+    with entrypoint_hook(review.container, "publicity_clock") as fire:
+        fire()
+    assert requests.get(f"{review.url}/cases/{case_id}", headers=office,
+                        timeout=5).json()["state"] == "pre_review_publicity"
+    clock.set(at(2023, 10, 10, 0, 0))
+    with entrypoint_hook(review.container, "publicity_clock") as fire:
+        fire()
+    assert requests.get(f"{review.url}/cases/{case_id}", headers=office,
+                        timeout=5).json()["state"] == "awaiting_meeting"
