@@ -171,6 +171,7 @@ class Case:
     recommendation: bool
     state: CaseState
     accepted_at: datetime
+    employer: str = ""  # the applicant's unit (单位), for the panel's 回避 by employer
     qualification_reasons: tuple[str, ...] = ()
     publicities: tuple[Publicity, ...] = ()
     objections: tuple[Objection, ...] = ()
@@ -264,7 +265,7 @@ def _hold_violation(case: Case) -> RuleViolation:
 
 def open_case(*, case_id: str, submission_id: str, applicant_key: str, committee_id: str,
               committee_name: str, title: str, specialty: str, year: int, recommendation: bool,
-              now: datetime) -> Transition:
+              now: datetime, employer: str = "") -> Transition:
     """A case for a submission intake has accepted (受理)."""
     now = china_time(now)
     missing = [name for name, value in (("case_id", case_id), ("submission_id", submission_id),
@@ -276,7 +277,7 @@ def open_case(*, case_id: str, submission_id: str, applicant_key: str, committee
     case = Case(case_id=case_id, submission_id=submission_id, applicant_key=applicant_key,
                 committee_id=committee_id, committee_name=committee_name, title=title,
                 specialty=specialty, year=year, recommendation=recommendation,
-                state=CaseState.ACCEPTED, accepted_at=now)
+                state=CaseState.ACCEPTED, accepted_at=now, employer=employer or "")
     return Transition(case, (_event(case, "case_opened", now, year=year,
                                     recommendation=recommendation),))
 

@@ -70,7 +70,8 @@ def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: dat
         applicant_key=payload["applicant_key"], committee_id=payload["committee_code"],
         committee_name=payload.get("committee_name") or payload["committee_code"],
         title=payload["title"], specialty=payload["specialty"], year=int(payload["plan_year"]),
-        recommendation=payload["path"] == "recommendation", now=now)
+        recommendation=payload["path"] == "recommendation", now=now,
+        employer=str(payload.get("employer") or "")[:200])
     repo.add_case(t.case, now)
     _emit(uow, t.events)
     return t.case
@@ -80,7 +81,7 @@ def record_panel(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> mee
     """experts' panel_drawn: the meeting has its panel (only the size matters here)."""
     repo = _repo(uow)
     meeting = repo.get_meeting(payload["meeting_id"])
-    updated = meetings.record_panel(meeting, panel_id=payload["round_id"],
+    updated = meetings.record_panel(meeting, panel_id=payload.get("panel_id") or payload["round_id"],
                                     panel_size=int(payload["panel_size"]), now=now)
     if updated is not meeting:
         repo.save_meeting(updated)

@@ -109,9 +109,14 @@ def schedule_meeting(*, meeting_id: str, committee_id: str, starts_at: datetime,
                                           "submission_ids": [c.submission_id for c in cases],
                                           "panel_size": panel_size}),
         *frozen_events,
+        # applicants by case id (no applicant key leaves review here) with their employer, so
+        # experts can keep the panel clear of colleagues (回避)
         DomainEvent("panel_requested", {**common, "panel_size": panel_size,
                                         "specialties": sorted({c.specialty for c in cases
-                                                               if c.specialty})}),
+                                                               if c.specialty}),
+                                        "applicants": [{"applicant_ref": c.case_id,
+                                                        "employer": c.employer}
+                                                       for c in cases if c.employer]}),
     ]
     return MeetingScheduled(meeting, tuple(moved), tuple(events))
 

@@ -22,6 +22,7 @@ cases = Table(
     Column("committee_name", String(200), nullable=False),
     Column("title", String(100), nullable=False),
     Column("specialty", String(200), nullable=False),
+    Column("employer", String(200), nullable=False, server_default=""),
     Column("year", Integer, nullable=False),
     Column("recommendation", Boolean, nullable=False),
     Column("state", String(32), nullable=False),

@@ -24,6 +24,7 @@ class SubmissionAcceptedProvisional(PayloadSchema):
     title = fields.String(required=True)
     specialty = fields.String(required=True)
     accepted_at = fields.DateTime(load_default=None, allow_none=True)
+    employer = fields.String(load_default="")  # optional: lets experts apply 回避 by employer
 
 
 class PanelDrawnProvisional(PayloadSchema):

@@ -84,8 +84,16 @@ class MeetingScheduled(MeetingRef):
     submission_ids = fields.List(fields.String(), required=True)
 
 
+class PanelApplicant(PayloadSchema):
+    """An applicant on the docket by case id (opaque) and employer, for 回避 by employer."""
+
+    applicant_ref = fields.String(required=True)
+    employer = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
 class PanelRequested(MeetingRef):
     specialties = fields.List(fields.String(), required=True)
+    applicants = fields.List(fields.Nested(PanelApplicant), required=True)
 
 
 class Tally(PayloadSchema):

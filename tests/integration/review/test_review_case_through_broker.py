@@ -68,11 +68,26 @@ def publish(amqp_uri, producer, event_type, payload, when):
     return envelope
 
 
+def panel_drawn(meeting_id, round_id, panel_size=9):
+    """experts' panel_drawn, in whichever contract the catalogue holds (provisional or experts')."""
+    from shared.events import CATALOGUE
+
+    payload = {"meeting_id": meeting_id, "round_id": round_id, "committee_id": COMMITTEE,
+               "panel_size": panel_size}
+    fields = CATALOGUE.get("panel_drawn").schema().fields
+    if "panel_id" in fields:  # the experts service's own contract
+        payload.update({"panel_id": "panel-" + round_id, "reserves": 2,
+                        "commitment_digest": "0" * 64, "panel_digest": "1" * 64,
+                        "drawn_at": "2023-10-12T09:00:00+08:00",
+                        "meeting_starts_at": "2023-10-20T09:00:00+08:00"})
+    return payload
+
+
 def submission(submission_id, *, path="review", title="工程师"):
     return {"submission_id": submission_id, "applicant_key": "k-" + submission_id,
             "plan_year": 2023, "path": path, "committee_code": COMMITTEE,
             "committee_name": "绍兴市机电制造工程技术人员中级评委会", "title": title,
-            "specialty": "机电制造"}
+            "specialty": "机电制造", "employer": "上虞某电机有限公司"}
 
 
 @pytest.fixture
@@ -128,9 +143,10 @@ def to_meeting(review, amqp_uri, office, wait, clock, probe, case_ids):
         "case_ids": case_ids, "panel_size": 9}, expect=201)
     asked = probe.wait_for("panel_requested", wait, meeting_id=meeting["meeting_id"])
     assert asked["payload"]["panel_size"] == 9
-    publish(amqp_uri, "experts", "panel_drawn", {
-        "meeting_id": meeting["meeting_id"], "round_id": "round-1", "committee_id": COMMITTEE,
-        "panel_size": 9}, clock.now())
+    assert [a["employer"] for a in asked["payload"]["applicants"]] == ["上虞某电机有限公司"] * len(
+        case_ids)
+    publish(amqp_uri, "experts", "panel_drawn", panel_drawn(meeting["meeting_id"], "round-1"),
+            clock.now())
     wait(lambda: requests.get(f"{review.url}/meetings/{meeting['meeting_id']}", headers=office,
                               timeout=5).json()["state"] == "panel_drawn",
          timeout=15, message="panel drawn")
@@ -243,8 +259,8 @@ def test_failed_votes_record_the_applicant_and_an_upheld_objection_withdraws_a_c
     meeting = post(review, "/meetings", office, {
         "committee_id": COMMITTEE, "starts_at": "2023-10-20T09:00:00+08:00",
         "case_ids": [failing], "panel_size": 9}, expect=201)
-    publish(amqp_uri, "experts", "panel_drawn", {"meeting_id": meeting["meeting_id"],
-                                                  "round_id": "r", "panel_size": 9}, clock.now())
+    publish(amqp_uri, "experts", "panel_drawn", panel_drawn(meeting["meeting_id"], "r"),
+            clock.now())
     wait(lambda: requests.get(f"{review.url}/meetings/{meeting['meeting_id']}", headers=office,
                               timeout=5).json()["panel_size"] == 9, timeout=15)
     clock.set(at(2023, 10, 20, 11))
@@ -254,8 +270,8 @@ def test_failed_votes_record_the_applicant_and_an_upheld_objection_withdraws_a_c
     again = post(review, "/meetings", office, {
         "committee_id": COMMITTEE, "starts_at": "2023-10-27T09:00:00+08:00",
         "case_ids": [failing], "panel_size": 9}, expect=201)
-    publish(amqp_uri, "experts", "panel_drawn", {"meeting_id": again["meeting_id"],
-                                                  "round_id": "r2", "panel_size": 9}, clock.now())
+    publish(amqp_uri, "experts", "panel_drawn", panel_drawn(again["meeting_id"], "r2"),
+            clock.now())
     wait(lambda: requests.get(f"{review.url}/meetings/{again['meeting_id']}", headers=office,
                               timeout=5).json()["panel_size"] == 9, timeout=15)
     clock.set(at(2023, 10, 27, 11))

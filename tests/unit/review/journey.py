@@ -51,7 +51,8 @@ def new_case(case_id="case-1", *, recommendation=False, committee=COMMITTEE) -> 
         case_id=case_id, submission_id=f"sub-{case_id}", applicant_key=f"applicant-{case_id}",
         committee_id=committee, committee_name="绍兴市机电制造工程技术人员中级评委会",
         title="高级工程师（推荐）" if recommendation else "工程师", specialty="机电制造",
-        year=2023, recommendation=recommendation, now=T_ACCEPT).case
+        year=2023, recommendation=recommendation, now=T_ACCEPT,
+        employer=f"绍兴某机电有限公司{case_id}").case
 
 
 def drive(state: CaseState, *, recommendation=None, case_id="case-1") -> Scenario:

@@ -32,6 +32,11 @@ def test_scheduling_puts_the_docket_on_the_meeting_freezes_materials_and_asks_fo
     assert s.events[0].payload["case_ids"] == ["a", "b"]
     assert s.events[-1].payload["panel_size"] == 9
     assert s.events[-1].payload["specialties"] == ["机电制造"]
+    # applicants travel by case id with their employer (回避), never by applicant key
+    assert s.events[-1].payload["applicants"] == [
+        {"applicant_ref": "a", "employer": "绍兴某机电有限公司a"},
+        {"applicant_ref": "b", "employer": "绍兴某机电有限公司b"}]
+    assert "applicant-a" not in repr(s.events)
 
 
 def test_materials_of_a_docketed_case_cannot_be_supplemented():
