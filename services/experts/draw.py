@@ -37,6 +37,7 @@ import secrets as _secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 from typing import Any, Iterable, Mapping, Sequence
 
 from shared.errors import Conflict, InvalidInput, RuleRefused
@@ -258,25 +259,31 @@ class DrawCommitment:
             raise InvalidInput("malformed draw commitment record",
                                details={"problem": type(exc).__name__}) from None
 
-    def digest(self) -> str:
+    @cached_property
+    def digest_value(self) -> str:
         return sha256_hex(canonical_json(self.as_dict()))
+
+    def digest(self) -> str:
+        return self.digest_value
 
 
 # --- opening a round ------------------------------------------------------------------------------
 
 def _normalize_exclusions(exclusions: Iterable[Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(expert_id, sorted unique reason codes), sorted by expert id; repeated ids are merged."""
     out: dict[str, set[str]] = {}
     for x in exclusions:
-        if hasattr(x, "as_dict"):
-            x = x.as_dict()
-        if isinstance(x, Mapping):
+        if hasattr(x, "expert_id") and hasattr(x, "reasons"):
+            expert_id, reasons = x.expert_id, x.reasons
+        elif isinstance(x, Mapping):
             expert_id, reasons = x["expert_id"], x["reasons"]
         else:
             expert_id, reasons = x
-        codes = {getattr(r, "value", r) for r in reasons}
-        if not codes:
+        if not reasons:
             raise InvalidInput("every exclusion states its reason")
-        out.setdefault(str(expert_id), set()).update(str(c) for c in codes)
+        codes = out.setdefault(str(expert_id), set())
+        for r in reasons:
+            codes.add(r.value if isinstance(r, Enum) else str(r))
     return tuple((e, tuple(sorted(out[e]))) for e in sorted(out))
 
 

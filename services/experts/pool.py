@@ -435,33 +435,51 @@ class Eligibility:
     exclusions: tuple[Exclusion, ...]  # sorted by expert id
 
 
+@dataclass(frozen=True)
+class _DocketIndex:
+    """The docket's applicant references and normalized units, computed once per draw."""
+
+    refs: frozenset[str]
+    units: frozenset[str]
+
+    @classmethod
+    def of(cls, docket: MeetingDocket) -> "_DocketIndex":
+        return cls(refs=frozenset(a.applicant_ref for a in docket.applicants),
+                   units=frozenset(normalize_unit(a.employer) for a in docket.applicants))
+
+
 def exclusion_reasons(expert: Expert, docket: MeetingDocket,
-                      already_drawn: frozenset[str] = frozenset()) -> tuple[ExclusionReason, ...]:
-    day = docket.meeting_date
-    reasons: set[ExclusionReason] = set()
-    if docket.committee_id not in expert.committees:
-        reasons.add(ExclusionReason.NOT_IN_POOL)
-    if expert.status is ExpertStatus.REMOVED:
-        reasons.add(ExclusionReason.REMOVED)
-    elif expert.status is ExpertStatus.SUSPENDED:
-        reasons.add(ExclusionReason.SUSPENDED)
-    if expert.status is ExpertStatus.EXPIRED or not expert.in_term(day):
-        reasons.add(ExclusionReason.OUT_OF_TERM)
-    if docket.specialties and not (expert.specialties & docket.specialties):
-        reasons.add(ExclusionReason.SPECIALTY_NOT_COVERED)
-    own = normalize_unit(expert.employer)
-    refs = {a.applicant_ref for a in docket.applicants}
-    units = {normalize_unit(a.employer) for a in docket.applicants}
-    if own in units:
-        reasons.add(ExclusionReason.SAME_EMPLOYER)
-    if expert.declared_relatives & refs:
-        reasons.add(ExclusionReason.DECLARED_RELATIVE)
-    declared = set(expert.declared_conflicts) | set(docket.declared_conflicts.get(expert.expert_id, ()))
-    if declared & refs or {normalize_unit(d) for d in declared} & units:
-        reasons.add(ExclusionReason.DECLARED_CONFLICT)
+                      already_drawn: frozenset[str] = frozenset(),
+                      index: _DocketIndex | None = None) -> tuple[ExclusionReason, ...]:
+    index = index or _DocketIndex.of(docket)
+    # checks in the alphabetical order of the reason codes, so the tuple comes out sorted
+    reasons: list[ExclusionReason] = []
     if expert.expert_id in already_drawn:
-        reasons.add(ExclusionReason.ALREADY_DRAWN)
-    return tuple(sorted(reasons, key=lambda r: r.value))
+        reasons.append(ExclusionReason.ALREADY_DRAWN)
+    declared = expert.declared_conflicts
+    extra = docket.declared_conflicts.get(expert.expert_id) if docket.declared_conflicts else None
+    if extra:
+        declared = declared | extra
+    if declared and (declared & index.refs
+                     or {normalize_unit(d) for d in declared} & index.units):
+        reasons.append(ExclusionReason.DECLARED_CONFLICT)
+    if expert.declared_relatives and expert.declared_relatives & index.refs:
+        reasons.append(ExclusionReason.DECLARED_RELATIVE)
+    if docket.committee_id not in expert.committees:
+        reasons.append(ExclusionReason.NOT_IN_POOL)
+    status = expert.status
+    if status is ExpertStatus.EXPIRED or not (expert.term_start <= docket.meeting_date
+                                              <= expert.term_end):
+        reasons.append(ExclusionReason.OUT_OF_TERM)
+    if status is ExpertStatus.REMOVED:
+        reasons.append(ExclusionReason.REMOVED)
+    if normalize_unit(expert.employer) in index.units:
+        reasons.append(ExclusionReason.SAME_EMPLOYER)
+    if docket.specialties and expert.specialties.isdisjoint(docket.specialties):
+        reasons.append(ExclusionReason.SPECIALTY_NOT_COVERED)
+    if status is ExpertStatus.SUSPENDED:
+        reasons.append(ExclusionReason.SUSPENDED)
+    return tuple(reasons)
 
 
 def assess_eligibility(experts: Iterable[Expert], docket: MeetingDocket,
@@ -472,6 +490,7 @@ def assess_eligibility(experts: Iterable[Expert], docket: MeetingDocket,
     covering at least one of the docket's specialties, and in no conflict (回避).
     """
     drawn = frozenset(already_drawn)
+    index = _DocketIndex.of(docket)
     eligible: list[str] = []
     excluded: list[Exclusion] = []
     seen: set[str] = set()
@@ -479,7 +498,7 @@ def assess_eligibility(experts: Iterable[Expert], docket: MeetingDocket,
         if expert.expert_id in seen:
             raise InvalidInput("the same expert id appears twice among the candidates")
         seen.add(expert.expert_id)
-        reasons = exclusion_reasons(expert, docket, drawn)
+        reasons = exclusion_reasons(expert, docket, drawn, index)
         if reasons:
             excluded.append(Exclusion(expert.expert_id, reasons))
         else:

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from fractions import Fraction
 from typing import Any, Mapping
 
@@ -174,6 +175,7 @@ def policy_from_mapping(data: Mapping[str, Any] | None) -> ExpertsPolicy:
 
 # --- small value helpers ---------------------------------------------------------------------
 
+@lru_cache(maxsize=65536)
 def normalize_unit(name: str) -> str:
     """A unit (employer) name compared for 回避: full-width/half-width folded, spaces dropped."""
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", name or "")).casefold()
