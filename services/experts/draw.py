@@ -398,6 +398,7 @@ class DrawRound:
     eligible: tuple[str, ...]
     commitments: dict[str, str] = field(default_factory=dict)
     committed_at: dict[str, str] = field(default_factory=dict)
+    committed_by: dict[str, str] = field(default_factory=dict)
     reveals: dict[str, str] = field(default_factory=dict)
     revealed_at: dict[str, str] = field(default_factory=dict)
     beacon_value: str | None = None
@@ -425,8 +426,12 @@ class DrawRound:
             raise InvalidInput("this party does not take part in the round")
         return party
 
-    def commit(self, party: str, commitment: str, *, at: str) -> None:
-        """Record a party's commitment; refused once any secret has been revealed."""
+    def commit(self, party: str, commitment: str, *, at: str, by: str | None = None) -> None:
+        """Record a party's commitment; refused once any secret has been revealed.
+
+        ``by``: who acts for the party; one person cannot act for two parties of a round, or the
+        randomness would have a single source.
+        """
         self._party(party)
         commitment = commitment.strip().lower()
         if not _HEX64.fullmatch(commitment):
@@ -439,8 +444,13 @@ class DrawRound:
             if known == commitment:
                 return  # a repeated request; nothing changes
             raise Conflict("this party has already committed to a different value")
+        if by is not None and any(who == by and p != party for p, who in self.committed_by.items()):
+            raise RuleRefused([rules.RANDOM_DRAW.violation(
+                field="party", detail="one person cannot act for two parties of a round")])
         self.commitments[party] = commitment
         self.committed_at[party] = at
+        if by is not None:
+            self.committed_by[party] = by
 
     def reveal(self, party: str, secret_hex: str, *, at: str) -> None:
         """Record a party's secret: only after every party committed, and only if it matches."""
@@ -513,6 +523,7 @@ class DrawRound:
             "eligible": list(self.eligible),
             "parties": {p: {"commitment": self.commitments.get(p),
                             "committed_at": self.committed_at.get(p),
+                            "committed_by": self.committed_by.get(p),
                             "secret": self.reveals.get(p),
                             "revealed_at": self.revealed_at.get(p)}
                         for p in self.record.parties},
@@ -533,6 +544,8 @@ class DrawRound:
             if p.get("commitment"):
                 rnd.commitments[party] = p["commitment"]
                 rnd.committed_at[party] = p.get("committed_at")
+                if p.get("committed_by"):
+                    rnd.committed_by[party] = p["committed_by"]
             if p.get("secret"):
                 rnd.reveals[party] = p["secret"]
                 rnd.revealed_at[party] = p.get("revealed_at")

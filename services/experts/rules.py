@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from functools import lru_cache
 from fractions import Fraction
@@ -171,6 +171,21 @@ def policy_from_mapping(data: Mapping[str, Any] | None) -> ExpertsPolicy:
         raise InvalidInput("min_draw_parties must be at least 2: one party alone could choose "
                            "the panel")
     return policy
+
+
+# --- who may see a sealed panel --------------------------------------------------------------------
+
+PANEL_ALWAYS_VISIBLE_TO = frozenset({"committee_office"})
+PANEL_VISIBLE_FROM_MEETING_START_TO = frozenset({"committee_office", "bureau", "supervisor",
+                                                 "inspector"})
+
+
+def panel_visible(roles: frozenset[str] | set[str], now: datetime, meeting_starts_at: datetime) -> bool:
+    """A drawn panel is sealed (封存): only the committee office sees its members until the
+    meeting starts; then the bureau, its supervisor and inspectors may too. Never the portal."""
+    if roles & PANEL_ALWAYS_VISIBLE_TO:
+        return True
+    return now >= meeting_starts_at and bool(roles & PANEL_VISIBLE_FROM_MEETING_START_TO)
 
 
 # --- small value helpers ---------------------------------------------------------------------

@@ -207,6 +207,15 @@ def test_a_party_cannot_change_its_commitment_but_may_repeat_it():
         rnd.commit("committee_office", "a" * 64, at="t3")
 
 
+def test_one_person_cannot_act_for_two_parties():
+    rnd = open_test_round(IDS[:10])
+    rnd.commit("committee_office", "a" * 64, at="t", by="alice")
+    with pytest.raises(RuleRefused) as exc:
+        rnd.commit("bureau_supervisor", "b" * 64, at="t", by="alice")
+    assert rule_ids(exc.value) == ["EXPERTS-RANDOM-DRAW"]
+    rnd.commit("bureau_supervisor", "b" * 64, at="t", by="bob")
+
+
 def test_a_stranger_to_the_round_cannot_commit():
     rnd = open_test_round(IDS[:10])
     with pytest.raises(InvalidInput):

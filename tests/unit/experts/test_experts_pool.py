@@ -348,3 +348,20 @@ def test_the_same_expert_twice_among_candidates_is_refused():
 def test_expert_term_start_after_meeting_excludes():
     e = make_expert(1, term_start=date(2023, 11, 21), term_end=date(2023, 11, 21) + timedelta(days=30))
     assert pool.assess_eligibility([e], _docket()).eligible == ()
+
+
+# --- sealed panels ---------------------------------------------------------------------------------
+
+def test_only_the_committee_office_sees_a_panel_before_the_meeting_starts():
+    starts = NOW + timedelta(days=1)
+    assert rules.panel_visible({"committee_office"}, NOW, starts)
+    for role in ("bureau", "supervisor", "inspector", "portal", "operator"):
+        assert not rules.panel_visible({role}, NOW, starts), role
+
+
+def test_bureau_supervisor_and_inspectors_see_the_panel_once_the_meeting_started():
+    starts = NOW
+    for role in ("bureau", "supervisor", "inspector"):
+        assert rules.panel_visible({role}, NOW, starts), role
+    for role in ("portal", "operator"):
+        assert not rules.panel_visible({role}, NOW + timedelta(days=9), starts), role
