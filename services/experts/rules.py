@@ -19,6 +19,8 @@ from fractions import Fraction
 from typing import Any, Mapping
 
 from shared.errors import InvalidInput
+from shared.personal import identity_problem, mask_identity
+from shared.personal import mask_name as _mask_name
 from shared.rules import NATIONAL_REGULATION, NOTICE, define_rule
 
 # --- rules -----------------------------------------------------------------------------------
@@ -203,33 +205,15 @@ def add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-IDENTITY_CHECK_CHARACTERS = _ID_CHECK
-
-
 def identity_number_valid(number: str) -> bool:
-    """GB 11643 citizen identity number (公民身份号码): 17 digits, a check character, a real date."""
-    if not isinstance(number, str) or not re.fullmatch(r"\d{17}[\dX]", number.upper()):
-        return False
-    number = number.upper()
-    try:
-        date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS))
-    return _ID_CHECK[total % 11] == number[17]
+    """GB 11643 citizen identity number (公民身份号码); the platform's one check."""
+    return isinstance(number, str) and identity_problem(number) is None
 
 
 def mask_identity_number(number: str) -> str:
-    """Keep the region prefix and the check character only: 330682********123X → 3306**********3X."""
-    if not number:
-        return ""
-    return number[:4] + "*" * max(len(number) - 6, 0) + number[-2:]
+    """Region and last four kept (the platform's one mask)."""
+    return mask_identity(number) if number else ""
 
 
 def mask_name(name: str) -> str:
-    """张三丰 → 张**."""
-    if not name:
-        return ""
-    return name[0] + "*" * (len(name) - 1)
+    return _mask_name(name) if name else ""

@@ -36,7 +36,7 @@ from nameko.timer import timer
 from services.experts import handlers, models, schemas
 from services.experts.handlers import Actor
 from services.experts.rules import ExpertsPolicy, policy_from_mapping
-from shared.errors import InvalidInput, ZhichengError
+from shared.errors import Forbidden, InvalidInput, ZhichengError
 from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
 from shared.schemas import load
@@ -45,6 +45,9 @@ from shared.web import http, read_json
 log = logging.getLogger(__name__)
 
 READERS = ("committee_office", "bureau", "supervisor", "inspector")
+OFFICE_BUREAU_INSPECTOR = ("committee_office", "bureau", "inspector")
+# roles that may be configured as draw parties; the handler checks the round's actual parties
+PARTY_ROLES = ("committee_office", "supervisor", "bureau", "inspector")
 
 
 class ExpertsSettings:
@@ -69,6 +72,9 @@ class Settings(DependencyProvider):
             "ZHICHENG_EXPERTS_DRAW_PARTIES") or ",".join(handlers.DEFAULT_PARTIES)
         if isinstance(parties, str):
             parties = [p.strip() for p in parties.split(",") if p.strip()]
+        unknown = [p for p in parties if p not in PARTY_ROLES]
+        if unknown or len(set(parties)) < 2:
+            raise RuntimeError(f"draw parties must be at least two of {PARTY_ROLES}")
         self.settings = ExpertsSettings(policy_from_mapping(data), tuple(parties))
 
     def get_dependency(self, worker_ctx) -> ExpertsSettings:
@@ -98,7 +104,7 @@ class ExpertsService(ServiceBase):
         return self.settings.policy
 
     # -- committees and the pool -----------------------------------------------------------------
-    @http("POST", "/committees")
+    @http("POST", "/committees", roles=("bureau",))
     def create_committee(self, request):
         self._actor(request, "bureau")
         data = read_json(request, schemas.COMMITTEE_IN)
@@ -107,11 +113,11 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return 201, out
 
-    @http("GET", "/committees/<committee_id>/pool-report")
+    @http("GET", "/committees/<committee_id>/pool-report", roles=OFFICE_BUREAU_INSPECTOR)
     def pool_report(self, request, committee_id):
         actor = self._actor(request, "bureau", "committee_office", "inspector")
         if not actor.may_act_for(committee_id):
-            raise handlers.Forbidden("this token is limited to other committees")
+            raise Forbidden("this token is limited to other committees")
         day_text = request.args.get("day")
         try:
             day = date.fromisoformat(day_text) if day_text else self.clock.today()
@@ -120,7 +126,7 @@ class ExpertsService(ServiceBase):
         with self.db.unit_of_work() as uow:
             return handlers.pool_report(uow, committee_id, day=day, policy=self._policy)
 
-    @http("POST", "/experts")
+    @http("POST", "/experts", roles=("committee_office",))
     def register_expert(self, request):
         actor = self._actor(request, "committee_office")
         data = read_json(request, schemas.REGISTER_EXPERT_IN)
@@ -130,13 +136,13 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return 201, out
 
-    @http("GET", "/experts/<expert_id>")
+    @http("GET", "/experts/<expert_id>", roles=OFFICE_BUREAU_INSPECTOR)
     def get_expert(self, request, expert_id):
         actor = self._actor(request, "committee_office", "bureau", "inspector")
         with self.db.unit_of_work() as uow:
             return handlers.get_expert(uow, expert_id, actor=actor, today=self.clock.today())
 
-    @http("POST", "/committees/<committee_id>/change-requests")
+    @http("POST", "/committees/<committee_id>/change-requests", roles=("committee_office",))
     def file_change_request(self, request, committee_id):
         actor = self._actor(request, "committee_office")
         data = read_json(request, schemas.CHANGE_REQUEST_IN)
@@ -146,7 +152,7 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return 201, out
 
-    @http("GET", "/change-requests")
+    @http("GET", "/change-requests", roles=("bureau", "committee_office"))
     def list_change_requests(self, request):
         actor = self._actor(request, "bureau", "committee_office")
         status = request.args.get("status") or None
@@ -165,15 +171,15 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return out
 
-    @http("POST", "/change-requests/<request_id>/approve")
+    @http("POST", "/change-requests/<request_id>/approve", roles=("bureau",))
     def approve_change(self, request, request_id):
         return self._decide(request, request_id, True)
 
-    @http("POST", "/change-requests/<request_id>/reject")
+    @http("POST", "/change-requests/<request_id>/reject", roles=("bureau",))
     def reject_change(self, request, request_id):
         return self._decide(request, request_id, False)
 
-    @http("POST", "/experts/<expert_id>/discipline")
+    @http("POST", "/experts/<expert_id>/discipline", roles=("committee_office", "bureau"))
     def discipline(self, request, expert_id):
         actor = self._actor(request, "committee_office", "bureau")
         data = read_json(request, schemas.DISCIPLINE_IN)
@@ -184,12 +190,12 @@ class ExpertsService(ServiceBase):
         return 201, out
 
     # -- panel requests (the contract with review) -------------------------------------------------
-    @http("POST", "/panel-requests")
+    @http("POST", "/panel-requests", roles=("committee_office",))
     def request_panel_http(self, request):
         actor = self._actor(request, "committee_office")
         data = read_json(request, schemas.PANEL_REQUEST_IN)
         if not actor.may_act_for(data["committee_id"]):
-            raise handlers.Forbidden("this token is limited to other committees")
+            raise Forbidden("this token is limited to other committees")
         with self.db.unit_of_work() as uow:
             out = handlers.request_panel(uow, data, now=self.clock.now(), policy=self._policy,
                                          parties=self.settings.parties)
@@ -239,15 +245,15 @@ class ExpertsService(ServiceBase):
             uow.commit()
 
     # -- draw rounds -----------------------------------------------------------------------------
-    @http("GET", "/draws/<round_id>")
+    @http("GET", "/draws/<round_id>", roles=READERS)
     def get_round(self, request, round_id):
         self._actor(request, *READERS)
         with self.db.unit_of_work() as uow:
             return handlers.get_round(uow, round_id, policy=self._policy)
 
-    @http("POST", "/draws/<round_id>/commitments")
+    @http("POST", "/draws/<round_id>/commitments", roles=PARTY_ROLES)
     def commit(self, request, round_id):
-        actor = self._actor(request, *self.settings.parties)
+        actor = self._actor(request, *PARTY_ROLES)
         data = read_json(request, schemas.COMMITMENT_IN)
         with self.db.unit_of_work() as uow:
             out = handlers.commit_party(uow, round_id, data["commitment"].lower(), actor=actor,
@@ -256,9 +262,9 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return out
 
-    @http("POST", "/draws/<round_id>/reveals")
+    @http("POST", "/draws/<round_id>/reveals", roles=PARTY_ROLES)
     def reveal(self, request, round_id):
-        actor = self._actor(request, *self.settings.parties)
+        actor = self._actor(request, *PARTY_ROLES)
         data = read_json(request, schemas.REVEAL_IN)
         with self.db.unit_of_work() as uow:
             out = handlers.reveal_party(uow, round_id, data["secret"].lower(), actor=actor,
@@ -267,7 +273,7 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return out
 
-    @http("POST", "/draws/<round_id>/beacon")
+    @http("POST", "/draws/<round_id>/beacon", roles=("bureau",))
     def beacon(self, request, round_id):
         self._actor(request, "bureau")
         data = read_json(request, schemas.BEACON_VALUE_IN)
@@ -277,7 +283,7 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return out
 
-    @http("POST", "/draws/<round_id>/finalize")
+    @http("POST", "/draws/<round_id>/finalize", roles=("committee_office", "bureau"))
     def finalize(self, request, round_id):
         actor = self._actor(request, "committee_office", "bureau")
         with self.db.unit_of_work() as uow:
@@ -286,21 +292,21 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return out
 
-    @http("GET", "/draws/<round_id>/receipt")
+    @http("GET", "/draws/<round_id>/receipt", roles=READERS)
     def receipt(self, request, round_id):
         actor = self._actor(request, *READERS)
         with self.db.unit_of_work() as uow:
             return handlers.receipt(uow, round_id, actor=actor, now=self.clock.now(),
                                     policy=self._policy)
 
-    @http("GET", "/meetings/<meeting_id>/panel")
+    @http("GET", "/meetings/<meeting_id>/panel", roles=READERS)
     def meeting_panel(self, request, meeting_id):
         actor = self._actor(request, *READERS)
         with self.db.unit_of_work() as uow:
             return handlers.meeting_panel(uow, meeting_id, actor=actor, now=self.clock.now(),
                                           policy=self._policy)
 
-    @http("POST", "/meetings/<meeting_id>/emergency-approvals")
+    @http("POST", "/meetings/<meeting_id>/emergency-approvals", roles=("bureau",))
     def approve_emergency(self, request, meeting_id):
         actor = self._actor(request, "bureau")
         data = read_json(request, schemas.EMERGENCY_APPROVAL_IN)
@@ -310,7 +316,7 @@ class ExpertsService(ServiceBase):
             uow.commit()
         return 201, out
 
-    @http("POST", "/meetings/<meeting_id>/emergency-draws")
+    @http("POST", "/meetings/<meeting_id>/emergency-draws", roles=("committee_office",))
     def emergency_draw(self, request, meeting_id):
         actor = self._actor(request, "committee_office")
         data = read_json(request, schemas.EMERGENCY_DRAW_IN)
@@ -337,7 +343,7 @@ class ExpertsService(ServiceBase):
         except Exception as exc:  # the database may be down; the next tick retries
             log.warning("experts sweep failed: %s", type(exc).__name__)
 
-    @http("POST", "/admin/sweep")
+    @http("POST", "/admin/sweep", roles=("operator", "bureau"))
     def sweep(self, request):
         self._actor(request, "operator", "bureau")
         return self._sweep()

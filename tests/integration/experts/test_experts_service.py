@@ -12,7 +12,7 @@ import requests
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.experts import draw
-from services.experts.rules import IDENTITY_CHECK_CHARACTERS
+from shared.personal import identity_check_char
 from services.experts.service import ExpertsService
 from shared.clock import CHINA
 from shared.events import build_envelope
@@ -24,8 +24,7 @@ APPLICANT_UNITS = ["绍兴某机电有限公司", "上虞某电机厂"]
 
 def identity_number(serial: int) -> str:
     body = f"33060419700101{serial % 1000:03d}"
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + IDENTITY_CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+    return body + identity_check_char(body)
 
 
 def expert_body(n: int, employer: str | None = None) -> dict:

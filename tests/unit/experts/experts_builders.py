@@ -7,7 +7,8 @@ from datetime import date, datetime
 
 from services.experts import draw
 from services.experts.pool import (Committee, Expert, ExpertSource, ExpertStatus, TitleLevel)
-from services.experts.rules import IDENTITY_CHECK_CHARACTERS, CommitteeScope, CommitteeTier
+from services.experts.rules import CommitteeScope, CommitteeTier
+from shared.personal import identity_check_char
 from shared.clock import CHINA
 
 NOW = datetime(2023, 9, 1, 9, 0, tzinfo=CHINA)
@@ -17,8 +18,7 @@ MEETING_DAY = date(2023, 11, 20)
 def identity_number(serial: int) -> str:
     """A well-formed (fictitious) identity number: region 330604, born 1970-01-01."""
     body = f"33060419700101{serial % 1000:03d}"
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return body + IDENTITY_CHECK_CHARACTERS[sum(int(d) * w for d, w in zip(body, weights)) % 11]
+    return body + identity_check_char(body)
 
 
 def make_expert(n: int, **overrides) -> Expert:
