@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from datetime import date, datetime
 
 import pytest
 
