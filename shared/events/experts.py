@@ -176,18 +176,20 @@ register("draw_party_committed", producer="experts", schema=DrawPartyCommitted,
 
 class PanelDrawn(PayloadSchema):
     """The panel exists. While sealed only its digest travels; members come with
-    ``draw_seed_revealed`` when the meeting starts."""
+    ``draw_seed_revealed`` when the meeting starts. Experts always sends every field; consumers
+    (review) rely only on ``meeting_id``, ``round_id`` and ``panel_size``, which alone are
+    required."""
 
     round_id = fields.String(**_ID)
-    panel_id = fields.String(**_ID)
     meeting_id = fields.String(**_ID)
-    committee_id = fields.String(**_ID)
     panel_size = fields.Integer(required=True)
-    reserves = fields.Integer(required=True)
-    commitment_digest = fields.String(required=True, validate=_HEX64)
-    panel_digest = fields.String(required=True, validate=_HEX64)
-    drawn_at = fields.AwareDateTime(required=True, format="iso")
-    meeting_starts_at = fields.AwareDateTime(required=True, format="iso")
+    panel_id = fields.String(validate=validate.Length(min=1, max=64))
+    committee_id = fields.String(validate=validate.Length(min=1, max=64))
+    reserves = fields.Integer()
+    commitment_digest = fields.String(validate=_HEX64)
+    panel_digest = fields.String(validate=_HEX64)
+    drawn_at = fields.AwareDateTime(format="iso")
+    meeting_starts_at = fields.AwareDateTime(format="iso")
 
 
 register("panel_drawn", producer="experts", schema=PanelDrawn, consumers=("review",),
