@@ -229,6 +229,39 @@ def end_publicity(uow: UnitOfWork, case_id: str, now: datetime) -> Case | None:
     return t.case
 
 
+# --- reading -------------------------------------------------------------------------------------
+
+def get_case(uow: UnitOfWork, case_id: str, *, principal: Principal) -> Case:
+    return _case_for(_repo(uow), case_id, principal)
+
+
+def list_cases(uow: UnitOfWork, *, principal: Principal, submission_id: str | None = None,
+               state: str | None = None, committee_id: str | None = None, limit: int = 100,
+               offset: int = 0) -> list[Case]:
+    """Cases a principal may see (a committee-scoped token sees its committees only)."""
+    repo = _repo(uow)
+    if submission_id:
+        found = repo.find_case_by_submission(submission_id)
+        if found is None or (principal.committees
+                             and found.committee_id not in principal.committees):
+            return []
+        return [found]
+    return repo.list_cases(state=state, committee_id=committee_id,
+                           committees=principal.committees, limit=limit, offset=offset)
+
+
+def get_meeting(uow: UnitOfWork, meeting_id: str, *,
+                principal: Principal) -> tuple[meetings.Meeting, list[dict[str, Any]]]:
+    repo = _repo(uow)
+    meeting = repo.get_meeting(meeting_id)
+    _check_committee(principal, meeting.committee_id)
+    return meeting, repo.tallies(meeting_id)
+
+
+def failed_applicants(uow: UnitOfWork, year: int) -> list[dict[str, Any]]:
+    return _repo(uow).failed_applicants(year)
+
+
 # --- public --------------------------------------------------------------------------------------
 
 def verify_certificate(uow: UnitOfWork, number: str) -> dict[str, str]:

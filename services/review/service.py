@@ -102,34 +102,25 @@ class ReviewService(ServiceBase):
         limit = query_int(request, "limit", 100, minimum=1, maximum=1000)
         offset = query_int(request, "offset", 0, maximum=10**9)
         with self.db.unit_of_work() as uow:
-            repo = handlers._repo(uow)
-            if request.args.get("submission_id"):
-                found = repo.find_case_by_submission(request.args["submission_id"])
-                items = [found] if found is not None and (
-                    not principal.committees or found.committee_id in principal.committees) \
-                    else []
-            else:
-                items = repo.list_cases(state=request.args.get("state") or None,
-                                        committee_id=request.args.get("committee_id") or None,
-                                        committees=principal.committees, limit=limit,
-                                        offset=offset)
+            items = handlers.list_cases(
+                uow, principal=principal, submission_id=request.args.get("submission_id"),
+                state=request.args.get("state") or None,
+                committee_id=request.args.get("committee_id") or None, limit=limit,
+                offset=offset)
         return {"items": [schemas.case_view(c) for c in items]}
 
     @http("GET", "/cases/<string:case_id>", roles=READERS)
     def get_case(self, request, case_id):
         principal = self.auth.require(request, *READERS)
         with self.db.unit_of_work() as uow:
-            case = handlers._case_for(handlers._repo(uow), case_id, principal)
+            case = handlers.get_case(uow, case_id, principal=principal)
         return schemas.case_view(case)
 
     @http("GET", "/meetings/<string:meeting_id>", roles=READERS)
     def get_meeting(self, request, meeting_id):
         principal = self.auth.require(request, *READERS)
         with self.db.unit_of_work() as uow:
-            repo = handlers._repo(uow)
-            meeting = repo.get_meeting(meeting_id)
-            handlers._check_committee(principal, meeting.committee_id)
-            tallies = repo.tallies(meeting_id)
+            meeting, tallies = handlers.get_meeting(uow, meeting_id, principal=principal)
         return schemas.meeting_view(meeting, tallies)
 
     @http("GET", "/failed-applicants", roles=(BUREAU, OFFICE, "inspector"))
@@ -139,7 +130,7 @@ class ReviewService(ServiceBase):
         self.auth.require(request, BUREAU, OFFICE, "inspector")
         year = query_int(request, "year", self.clock.today().year, minimum=2000, maximum=2100)
         with self.db.unit_of_work() as uow:
-            items = handlers._repo(uow).failed_applicants(year)
+            items = handlers.failed_applicants(uow, year)
         return {"year": year, "items": items}
 
     @http("GET", "/certificates/<string:number>", roles=PUBLIC)

@@ -315,6 +315,15 @@ def test_roles_guard_every_action_and_committee_scoped_tokens_stay_in_their_comm
     assert bad.status_code == 422 and bad.json()["error"]["rule"] == "REVIEW-PUBLICITY-DAYS"
     assert requests.get(f"{review.url}/cases/{case_id}", headers=office,
                         timeout=5).json()["state"] == "qualified"  # the refusal changed nothing
+    scoped = auth_header("committee_office", committees=["other"])
+    assert requests.get(f"{review.url}/cases", headers=scoped, timeout=5).json()["items"] == []
+    assert requests.get(f"{review.url}/cases", params={"submission_id": "sub-a"}, headers=scoped,
+                        timeout=5).json()["items"] == []
+    assert requests.get(f"{review.url}/cases/{case_id}", headers=scoped,
+                        timeout=5).status_code == 403
+    mine = auth_header("committee_office", committees=[COMMITTEE])
+    assert [c["case_id"] for c in requests.get(f"{review.url}/cases", headers=mine,
+                                               timeout=5).json()["items"]] == [case_id]
 
 
 def test_the_timer_ends_due_notices_by_the_service_clock(review, amqp_uri, office, wait, clock):
