@@ -305,7 +305,14 @@ def test_build_context_includes_every_python_package_and_excludes_local_state():
               if line.strip() and not line.startswith("#")]
     assert ignore[0] == "*"  # allow-list: nothing enters the image unless named below
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
-    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
+    # the packages `pip install .` ships (pyproject's find.include), not every folder
+    import fnmatch
+    import tomllib
+
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]["include"]
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")
+                if any(fnmatch.fnmatch(p.parent.name, pattern) for pattern in include)}
     assert packages, "no top-level Python package found"
     assert packages <= allowed, f"add to .dockerignore: {sorted(packages - allowed)}"
     assert "pyproject.toml" in allowed
