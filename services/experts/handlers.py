@@ -81,13 +81,38 @@ def change_request_view(r: pool.ChangeRequest) -> dict[str, Any]:
             "decision_note": r.decision_note}
 
 
+SEALED_REASON = pool.ExclusionReason.ALREADY_DRAWN.value
+
+
+def public_exclusions(record: draw.DrawCommitment) -> tuple[list[dict[str, Any]], int]:
+    """The exclusions anyone may read. An emergency round excludes the meeting's panel and
+    reserves as ``already_drawn``; listing them would unseal the panel, so those entries are
+    withheld (counted) until the meeting starts. The commitment digest still binds the full
+    record, which the receipt carries."""
+    out, sealed = [], 0
+    for expert_id, reasons in record.exclusions:
+        if SEALED_REASON in reasons:
+            sealed += 1
+            reasons = tuple(r for r in reasons if r != SEALED_REASON)
+            if not reasons:
+                continue
+        out.append({"expert_id": expert_id, "reasons": list(reasons)})
+    return out, sealed
+
+
+def public_commitment(record: draw.DrawCommitment) -> dict[str, Any]:
+    data = record.as_dict()
+    data["exclusions"], data["sealed_exclusions"] = public_exclusions(record)
+    return data
+
+
 def round_view(row: Any, rnd: DrawRound) -> dict[str, Any]:
     """A round's public state: inputs digest, commitments, who revealed; never members."""
     return {
         "round_id": rnd.record.round_id, "kind": rnd.record.kind.value,
         "meeting_id": rnd.record.meeting_id, "committee_id": rnd.record.committee_id,
         "phase": rnd.phase.value, "commitment_digest": rnd.digest,
-        "commitment": rnd.record.as_dict(),
+        "commitment": public_commitment(rnd.record),
         "parties": {p: {"committed": p in rnd.commitments,
                         "commitment": rnd.commitments.get(p),
                         "revealed": p in rnd.reveals} for p in rnd.record.parties},
@@ -287,12 +312,13 @@ def _beacon(data: Mapping[str, Any] | None) -> Beacon | None:
 
 def _committed_payload(rnd: DrawRound) -> dict[str, Any]:
     r = rnd.record
+    exclusions, sealed = public_exclusions(r)
     return {
         "round_id": r.round_id, "kind": r.kind.value, "meeting_id": r.meeting_id,
         "committee_id": r.committee_id, "meeting_date": r.meeting_date,
         "commitment_digest": rnd.digest, "eligible_hash": r.eligible_hash,
         "eligible_count": r.eligible_count,
-        "exclusions": [{"expert_id": e, "reasons": list(rs)} for e, rs in r.exclusions],
+        "exclusions": exclusions, "sealed_exclusions": sealed,
         "panel_size": r.panel_size, "reserves": r.reserves, "parties": list(r.parties),
         "beacon": r.beacon.as_dict() if r.beacon else None, "algorithm": r.algorithm,
         "emergency": r.emergency.as_dict() if r.emergency else None, "opened_at": r.opened_at,

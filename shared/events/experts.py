@@ -147,6 +147,9 @@ class DrawCommitted(PayloadSchema):
     eligible_hash = fields.String(required=True, validate=_HEX64)
     eligible_count = fields.Integer(required=True)
     exclusions = fields.List(fields.Nested(Exclusion), required=True)
+    # experts excluded only as already drawn for the meeting (an emergency round): withheld
+    # while the panel is sealed, counted here; the receipt lists them
+    sealed_exclusions = fields.Integer(load_default=0)
     panel_size = fields.Integer(required=True)
     reserves = fields.Integer(required=True)
     parties = fields.List(fields.String(), required=True)

@@ -271,6 +271,12 @@ def test_emergency_draws_need_approval_and_stay_within_thirty_percent(
     assert em["kind"] == "emergency" and em["commitment_digest"] != committed["commitment_digest"]
     em_committed = probe.wait_for("draw_committed", count=2)["payload"]
     assert em_committed["emergency"]["approval_id"] == approval["approval_id"]
+    # the sealed panel does not leak through the emergency round's exclusions
+    sealed_ids = set(regular["result"]["panel"] + regular["result"]["reserves"])
+    assert em_committed["sealed_exclusions"] == 15
+    assert not sealed_ids & {x["expert_id"] for x in em_committed["exclusions"]}
+    public = call("GET", f"/draws/{em['round_id']}", "inspector", expect=200).json()
+    assert not sealed_ids & {x["expert_id"] for x in public["commitment"]["exclusions"]}
     run_parties(call, em["round_id"], em["commitment_digest"], n=1)
     em_drawn = probe.wait_for("emergency_panel_drawn")["payload"]
     assert em_drawn["seats"] == 2 and em_drawn["parent_round_id"] == committed["round_id"]
