@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from datetime import date
 from typing import Any
 
@@ -44,6 +45,7 @@ from shared.web import http, read_json
 
 log = logging.getLogger(__name__)
 
+DEFAULT_POLICY_FILE = Path(__file__).with_name("policy.yaml")
 READERS = ("committee_office", "bureau", "supervisor", "inspector")
 OFFICE_BUREAU_INSPECTOR = ("committee_office", "bureau", "inspector")
 # roles that may be configured as draw parties; the handler checks the round's actual parties
@@ -64,8 +66,8 @@ class Settings(DependencyProvider):
     def setup(self) -> None:
         config = self.container.config
         data = config.get("EXPERTS_POLICY")
-        path = os.environ.get("ZHICHENG_EXPERTS_POLICY_FILE")
-        if data is None and path:
+        path = os.environ.get("ZHICHENG_EXPERTS_POLICY_FILE") or str(DEFAULT_POLICY_FILE)
+        if data is None:
             with open(path, encoding="utf-8") as handle:
                 data = yaml.safe_load(handle) or {}
         parties = config.get("EXPERTS_DRAW_PARTIES") or os.environ.get(

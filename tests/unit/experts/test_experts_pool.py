@@ -365,3 +365,13 @@ def test_bureau_supervisor_and_inspectors_see_the_panel_once_the_meeting_started
         assert rules.panel_visible({role}, NOW, starts), role
     for role in ("portal", "operator"):
         assert not rules.panel_visible({role}, NOW + timedelta(days=9), starts), role
+
+
+def test_the_shipped_policy_file_states_the_defaults():
+    import yaml
+    from pathlib import Path
+
+    import services.experts
+    data = yaml.safe_load((Path(services.experts.__file__).with_name("policy.yaml"))
+                          .read_text(encoding="utf-8"))
+    assert rules.policy_from_mapping(data) == rules.DEFAULT_POLICY
