@@ -24,6 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import machine  # noqa: E402
 from services.experts import draw, pool  # noqa: E402
 from services.experts.pool import (DocketApplicant, Expert, ExpertSource, MeetingDocket,  # noqa: E402
                                    TitleLevel)
@@ -92,6 +93,7 @@ def main() -> None:
     elig = pool.assess_eligibility(experts, docket)
     eligible = list(elig.eligible)
     conflicting = {pool.normalize_unit(a.employer) for a in docket.applicants}
+    print(machine())
     print(f"pool {POOL_SIZE} experts, {len(eligible)} eligible, {len(elig.exclusions)} excluded "
           f"({CONFLICTING_EMPLOYERS} conflicting employers); draw {PANEL}+{RESERVES}; "
           f"{args.draws} draws")
