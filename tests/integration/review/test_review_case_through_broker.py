@@ -23,14 +23,14 @@ def at(y, m, d, hh=9, mm=0):
 
 
 class Probe:
-    """A queue of the test's own bound to review.events: every event review publishes."""
+    """A queue of the test's own bound to a service's exchange (review.events unless told):
+    every event that service publishes."""
 
-    def __init__(self, amqp_uri):
+    def __init__(self, amqp_uri, exchange="review.events", name="review-probe"):
         self.conn = Connection(amqp_uri)
         channel = self.conn.channel()
         declare_topology(channel)
-        self.queue = Queue("review-probe", exchange=Exchange("review.events", type="topic",
-                                                             durable=True),
+        self.queue = Queue(name, exchange=Exchange(exchange, type="topic", durable=True),
                            routing_key="#", exclusive=True)(channel)
         self.queue.declare()
         self.seen: list[dict] = []
