@@ -224,7 +224,3 @@ class PerformanceArchive:
                          for a in self.attempts],
         }
 
-
-def submitted_at_china(moment: datetime) -> datetime:
-    from shared.clock import CHINA, ensure_aware
-    return ensure_aware(moment).astimezone(CHINA)
