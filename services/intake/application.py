@@ -224,3 +224,25 @@ class PerformanceArchive:
                          for a in self.attempts],
         }
 
+
+
+def mask_identity_number(number: str) -> str:
+    """330604********123X: region and last four kept, birth date and sequence hidden."""
+    n = (number or "").strip().upper()
+    if len(n) != 18:
+        return "*" * len(n)
+    return n[:6] + "*" * 8 + n[14:]
+
+
+def mask_name(name: str) -> str:
+    """张三 → 张*, 欧阳小明 → 欧***."""
+    name = (name or "").strip()
+    return name[:1] + "*" * (len(name) - 1) if name else ""
+
+
+def applicant_key(identity_number: str, secret: bytes) -> str:
+    """A pseudonymous, stable key for an applicant (业绩档案 is keyed by it, never by the number)."""
+    import hashlib
+    import hmac
+    return hmac.new(secret, identity_number.strip().upper().encode("ascii", "replace"),
+                    hashlib.sha256).hexdigest()
