@@ -356,6 +356,17 @@ def _month(value: Any, where: str) -> int:
     return value
 
 
+def _date_or_none(value: Any, where: str) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PlanFileError(f"{where}: a date (YYYY-MM-DD) is required")
+
+
 def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Committee:
     where = f"committees[{index}]"
     code = str(_require(row, "code", where))
@@ -412,11 +423,9 @@ def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Commi
     for f in inferred:
         if f not in known:
             raise PlanFileError(f"{where}.inferred_from_merged_cell: unknown field {f}")
-    material_deadline = row.get("material_deadline")
+    material_deadline = _date_or_none(row.get("material_deadline"), f"{where}.material_deadline")
     if material_deadline is None:
         material_deadline = end_of_month(year, deadline_month)
-    elif not isinstance(material_deadline, date):
-        raise PlanFileError(f"{where}.material_deadline: a date is required")
     return Committee(
         code=code, category=category, seq=seq, name=str(_require(row, "name", where)),
         titles=tuple(titles), specialties=tuple(str(s) for s in specialties), scope=scope,
@@ -435,9 +444,8 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
     year = _require(data, "year", "plan")
     if not isinstance(year, int) or not 2000 <= year <= 2100:
         raise PlanFileError("plan.year: a year is required")
-    completion = data.get("review_completion_deadline") or date(year, 12, 31)
-    if not isinstance(completion, date):
-        raise PlanFileError("plan.review_completion_deadline: a date is required")
+    completion = (_date_or_none(data.get("review_completion_deadline"), "plan.review_completion_deadline")
+                  or date(year, 12, 31))
     rows = _require(data, "committees", "plan")
     if not isinstance(rows, list) or not rows:
         raise PlanFileError("plan.committees: a non-empty list is required")
@@ -452,8 +460,12 @@ def plan_from_dict(data: Mapping[str, Any]) -> Plan:
     state = data.get("state") or DRAFT
     if state not in (DRAFT, PUBLISHED):
         raise PlanFileError("plan.state: draft or published")
+    published_at = data.get("published_at")
+    if isinstance(published_at, str):
+        published_at = datetime.fromisoformat(published_at)
     return Plan(year=year, committees=committees, review_completion_deadline=completion,
-                state=state, source=data.get("source"))
+                state=state, source=data.get("source"),
+                published_at=ensure_aware(published_at) if published_at else None)
 
 
 def load_plan(path: str | Path) -> Plan:

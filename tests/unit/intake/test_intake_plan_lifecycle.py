@@ -135,3 +135,13 @@ def test_malformed_plan_file_names_the_field(mutate, field):
     with pytest.raises(PlanFileError) as err:
         plan_from_dict(data)
     assert field in str(err.value)
+
+
+def test_plan_dict_round_trips_with_state_and_changed_deadlines():
+    plan = load_plan_year(2023)
+    plan.publish(NOW)
+    plan.change_deadline("R22", date(2023, 9, 15), now=NOW, approval=approval())
+    again = plan_from_dict(plan.as_dict())
+    assert again.as_dict() == plan.as_dict()
+    assert again.state == "published" and again.published_at == NOW
+    assert again.committee("R22").material_deadline == date(2023, 9, 15)
