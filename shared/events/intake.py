@@ -1,4 +1,150 @@
-"""Event types produced by the intake service (owned by that service; the contract others read)."""
-from marshmallow import fields, validate  # noqa: F401
+"""Event types produced by the intake service (owned by that service; the contract others read).
 
-from shared.events.catalogue import PayloadSchema, register  # noqa: F401
+No payload carries an identity number or a name: applicants are named by ``applicant_ref``, a
+keyed pseudonym intake derives from the identity number.
+"""
+from marshmallow import fields, validate
+
+from shared.events.catalogue import PayloadSchema, register
+
+PATHS = ("review", "recommendation", "initial_determination", "recognition")
+CHANNELS = ("http", "amqp")
+
+
+class Violation(PayloadSchema):
+    rule = fields.String(required=True)
+    clause = fields.String(required=True)
+    source = fields.String(required=True)
+    field = fields.String(required=True, allow_none=True)
+    message = fields.String(required=True)
+    message_zh = fields.String(required=True)
+    context = fields.Dict(keys=fields.String())
+
+
+class SubmissionReceived(PayloadSchema):
+    submission_id = fields.String(required=True)
+    portal_id = fields.String(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(CHANNELS))
+    plan_year = fields.Integer(required=True)
+    path = fields.String(required=True, validate=validate.OneOf(PATHS))
+    committee_code = fields.String(required=True, allow_none=True)
+    received_at = fields.String(required=True)
+
+
+class SubmissionAccepted(PayloadSchema):
+    submission_id = fields.String(required=True)
+    portal_id = fields.String(required=True)
+    applicant_ref = fields.String(required=True)
+    year = fields.Integer(required=True)
+    path = fields.String(required=True, validate=validate.OneOf(PATHS))
+    effective_path = fields.String(required=True, validate=validate.OneOf(PATHS))
+    recommendation = fields.Boolean(required=True)
+    committee_id = fields.String(required=True, allow_none=True)
+    committee_code = fields.String(required=True, allow_none=True)
+    committee_name = fields.String(required=True, allow_none=True)
+    title = fields.String(required=True)
+    specialty = fields.String(required=True)
+    recognition_basis = fields.String(required=True, allow_none=True)
+    notes = fields.List(fields.String(), required=True)
+    accepted_at = fields.String(required=True)
+
+
+class SubmissionRejected(PayloadSchema):
+    submission_id = fields.String(required=True)
+    portal_id = fields.String(required=True)
+    year = fields.Integer(required=True)
+    path = fields.String(required=True, validate=validate.OneOf(PATHS))
+    committee_code = fields.String(required=True, allow_none=True)
+    rules = fields.List(fields.String(), required=True)
+    violations = fields.List(fields.Nested(Violation), required=True)
+    route_to = fields.List(fields.String(), required=True)
+    rejected_at = fields.String(required=True)
+
+
+class InitialDeterminationGranted(PayloadSchema):
+    submission_id = fields.String(required=True)
+    portal_id = fields.String(required=True)
+    applicant_ref = fields.String(required=True)
+    level = fields.String(required=True)
+    level_zh = fields.String(required=True)
+    title = fields.String(required=True)
+    series = fields.String(required=True)
+    education = fields.String(required=True)
+    required_work_years = fields.Float(required=True)
+    mismatch_extra_years = fields.Float(required=True)
+    redetermination = fields.Boolean(required=True)
+    granted_at = fields.String(required=True)
+
+
+class RecognitionAccepted(PayloadSchema):
+    submission_id = fields.String(required=True)
+    portal_id = fields.String(required=True)
+    applicant_ref = fields.String(required=True)
+    basis = fields.String(required=True, validate=validate.OneOf(
+        ("aid_dispatch_return", "postdoc_exit", "interprovincial_transfer")))
+    committee_code = fields.String(required=True)
+    title = fields.String(required=True)
+    specialty = fields.String(required=True)
+    accepted_at = fields.String(required=True)
+
+
+class PlanLoaded(PayloadSchema):
+    year = fields.Integer(required=True)
+    source = fields.String(required=True, allow_none=True)
+    committee_count = fields.Integer(required=True)
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    loaded_at = fields.String(required=True)
+
+
+class PlanPublished(PayloadSchema):
+    year = fields.Integer(required=True)
+    published_at = fields.String(required=True)
+    committee_codes = fields.List(fields.String(), required=True)
+
+
+class Approval(PayloadSchema):
+    approved_by = fields.String(required=True)
+    reason = fields.String(required=True)
+    approved_at = fields.String(required=True)
+
+
+class PlanDeadlineChanged(PayloadSchema):
+    year = fields.Integer(required=True)
+    committee_code = fields.String(required=True)
+    old_deadline = fields.String(required=True)
+    new_deadline = fields.String(required=True)
+    changed_at = fields.String(required=True)
+    plan_state = fields.String(required=True, validate=validate.OneOf(("draft", "published")))
+    approval = fields.Nested(Approval, required=True, allow_none=True)
+
+
+class ArchiveAttemptRecorded(PayloadSchema):
+    applicant_ref = fields.String(required=True)
+    year = fields.Integer(required=True)
+    committee_code = fields.String(required=True)
+    title = fields.String(required=True)
+    outcome = fields.String(required=True, validate=validate.OneOf(("passed", "failed")))
+    decided_on = fields.String(required=True)
+
+
+register("submission_received", producer="intake", schema=SubmissionReceived,
+         description="an application arrived from the portal (HTTP or queue) and was read")
+register("submission_accepted", producer="intake", schema=SubmissionAccepted, consumers=("review",),
+         description="intake accepted an application (受理) for review, recommendation, initial "
+                     "determination or recognition; review opens a case for committee paths")
+register("submission_rejected", producer="intake", schema=SubmissionRejected,
+         description="intake refused an application, listing every failed rule with its clause")
+register("initial_determination_granted", producer="intake", schema=InitialDeterminationGranted,
+         description="a graduate was initially determined (初定) at a level and title")
+register("recognition_accepted", producer="intake", schema=RecognitionAccepted,
+         description="a recognition (认定) application was accepted, with its basis recorded")
+register("plan_loaded", producer="intake", schema=PlanLoaded,
+         description="a year's review plan (评审计划) was loaded as a draft")
+register("plan_published", producer="intake", schema=PlanPublished,
+         description="a year's review plan was published; its deadlines are frozen from now on")
+register("plan_deadline_changed", producer="intake", schema=PlanDeadlineChanged,
+         description="a committee's material deadline moved (after publication only with a "
+                     "recorded special approval)")
+register("archive_attempt_recorded", producer="intake", schema=ArchiveAttemptRecorded,
+         description="a review attempt and its outcome entered the applicant's performance "
+                     "archive (业绩档案)")

@@ -1,0 +1,149 @@
+"""Intake persistence over one SQLAlchemy session (the unit of work's)."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from services.intake import models
+from services.intake.application import Achievement, Attempt, Material, PerformanceArchive
+from services.intake.plan import Plan, PlanDeadlineChanged, plan_from_dict
+
+
+class PlanRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, year: int) -> Plan | None:
+        row = self.session.execute(select(models.plans).where(models.plans.c.year == year)).first()
+        if row is None:
+            return None
+        return plan_from_dict(json.loads(row.document))
+
+    def years(self) -> list[int]:
+        return [r.year for r in self.session.execute(
+            select(models.plans.c.year).order_by(models.plans.c.year))]
+
+    def add(self, plan: Plan, *, loaded_at: datetime) -> None:
+        self.session.execute(insert(models.plans).values(
+            year=plan.year, state=plan.state, source=(plan.source or "")[:200] or None,
+            document=json.dumps(plan.as_dict(), ensure_ascii=False), loaded_at=loaded_at,
+            published_at=plan.published_at))
+
+    def replace_draft(self, plan: Plan, *, loaded_at: datetime) -> None:
+        self.session.execute(update(models.plans).where(models.plans.c.year == plan.year).values(
+            state=plan.state, source=(plan.source or "")[:200] or None,
+            document=json.dumps(plan.as_dict(), ensure_ascii=False), loaded_at=loaded_at,
+            published_at=plan.published_at))
+
+    def save(self, plan: Plan) -> None:
+        self.session.execute(update(models.plans).where(models.plans.c.year == plan.year).values(
+            state=plan.state, document=json.dumps(plan.as_dict(), ensure_ascii=False),
+            published_at=plan.published_at))
+
+    def record_deadline_change(self, change: PlanDeadlineChanged, changed_by: str | None) -> None:
+        a = change.approval
+        self.session.execute(insert(models.deadline_changes).values(
+            year=change.year, committee_code=change.committee_code,
+            old_deadline=change.old_deadline, new_deadline=change.new_deadline,
+            changed_at=change.changed_at, plan_state=change.plan_state,
+            approved_by=a.approved_by if a else None, reason=a.reason if a else None,
+            approved_at=a.approved_at if a else None, changed_by=changed_by))
+
+    def deadline_changes(self, year: int) -> list[dict[str, Any]]:
+        t = models.deadline_changes
+        rows = self.session.execute(select(t).where(t.c.year == year).order_by(t.c.id)).all()
+        return [{"committee_code": r.committee_code, "old_deadline": r.old_deadline.isoformat(),
+                 "new_deadline": r.new_deadline.isoformat(), "changed_at": r.changed_at.isoformat(),
+                 "plan_state": r.plan_state,
+                 "approval": None if r.approved_by is None else {
+                     "approved_by": r.approved_by, "reason": r.reason,
+                     "approved_at": r.approved_at.isoformat()}}
+                for r in rows]
+
+
+class SubmissionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_portal_id(self, portal_id: str):
+        return self.session.execute(select(models.submissions)
+                                    .where(models.submissions.c.portal_id == portal_id)).first()
+
+    def add(self, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
+            plan_year: int, path: str, effective_path: str, committee_code: str | None,
+            title: str, specialty: str, applicant_ref: str, identity_masked: str, status: str,
+            answer: dict[str, Any], received_at: datetime,
+            materials: Iterable[Material]) -> None:
+        self.session.execute(insert(models.submissions).values(
+            id=submission_id, portal_id=portal_id, request_hash=request_hash, channel=channel,
+            plan_year=plan_year, path=path, effective_path=effective_path,
+            committee_code=committee_code, title=title, specialty=specialty,
+            applicant_ref=applicant_ref, identity_masked=identity_masked, status=status,
+            answer=json.dumps(answer, ensure_ascii=False), received_at=received_at))
+        for m in materials:
+            if m.is_classified:  # 严禁上传涉密资料: never stored
+                continue
+            self.session.execute(insert(models.materials).values(
+                submission_id=submission_id, kind=m.kind, title=m.title,
+                content_hash=m.content_hash, classification=m.classification))
+
+    def count(self) -> int:
+        from sqlalchemy import func
+        return int(self.session.execute(
+            select(func.count()).select_from(models.submissions)).scalar_one())
+
+
+class ArchiveRepository:
+    """业绩档案 by applicant_ref."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def load(self, applicant_ref: str) -> PerformanceArchive:
+        ach = models.archive_achievements
+        att = models.archive_attempts
+        archive = PerformanceArchive(applicant_key=applicant_ref)
+        for r in self.session.execute(select(ach).where(ach.c.applicant_ref == applicant_ref)
+                                      .order_by(ach.c.dated, ach.c.id)):
+            archive.achievements.append(Achievement(title=r.title, dated=r.dated,
+                                                    representative=r.representative, kind=r.kind))
+        for r in self.session.execute(select(att).where(att.c.applicant_ref == applicant_ref)
+                                      .order_by(att.c.decided_on, att.c.id)):
+            archive.attempts.append(Attempt(year=r.year, committee_code=r.committee_code,
+                                            title=r.title, outcome=r.outcome,
+                                            decided_on=r.decided_on))
+        return archive
+
+    def add_achievements(self, applicant_ref: str, achievements: Iterable[Achievement],
+                         submission_id: str | None) -> int:
+        existing = {(a.title, a.dated) for a in self.load(applicant_ref).achievements}
+        added = 0
+        for a in achievements:
+            if (a.title, a.dated) in existing:
+                continue
+            existing.add((a.title, a.dated))
+            self.session.execute(insert(models.archive_achievements).values(
+                applicant_ref=applicant_ref, title=a.title, dated=a.dated,
+                representative=a.representative, kind=a.kind, submission_id=submission_id))
+            added += 1
+        return added
+
+    def record_attempt(self, applicant_ref: str, attempt: Attempt, source: str | None) -> bool:
+        """False when the archive already holds this attempt (a repeated report)."""
+        key = (attempt.year, attempt.committee_code, attempt.title, attempt.outcome)
+        if any((a.year, a.committee_code, a.title, a.outcome) == key
+               for a in self.load(applicant_ref).attempts):
+            return False
+        self.session.execute(insert(models.archive_attempts).values(
+            applicant_ref=applicant_ref, year=attempt.year, committee_code=attempt.committee_code,
+            title=attempt.title, outcome=attempt.outcome, decided_on=attempt.decided_on,
+            source=source))
+        return True
+
+
+def as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
