@@ -5,7 +5,7 @@ Pure domain objects; ``services/intake/schemas.py`` builds them from the wire fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 #: Where an employer is (用人单位所在地): Shaoxing's districts and counties, the Hangzhou Bay
@@ -240,7 +240,7 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * (len(name) - 1) if name else ""
 
 
-def applicant_key(identity_number: str, secret: bytes) -> str:
+def derive_applicant_key(identity_number: str, secret: bytes) -> str:
     """A pseudonymous, stable key for an applicant (业绩档案 is keyed by it, never by the number)."""
     import hashlib
     import hmac

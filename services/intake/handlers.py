@@ -16,7 +16,7 @@ from typing import Any
 from shared.errors import Conflict, InvalidInput, NotFound
 from services.intake.exceptions import SubmissionRefused
 from services.intake.application import (
-    Application, Attempt, applicant_key, mask_identity_number)
+    Application, Attempt, derive_applicant_key, mask_identity_number)
 from services.intake.plan import (
     PLANS_DIR, Plan, PlanFileError, SpecialApproval, load_plan_year, plan_from_dict)
 from services.intake.repository import ArchiveRepository, PlanRepository, SubmissionRepository
@@ -128,7 +128,7 @@ class SubmissionAnswer:
 
 
 def _answer(app: Application, assessment: Assessment, plan: Plan | None, *, submission_id: str,
-            applicant_ref: str, received_at: datetime) -> dict[str, Any]:
+            applicant_key: str, received_at: datetime) -> dict[str, Any]:
     committee = plan.committee(app.committee_code) if plan and app.committee_code else None
     return {
         "submission_id": submission_id,
@@ -142,7 +142,7 @@ def _answer(app: Application, assessment: Assessment, plan: Plan | None, *, subm
         "committee_name": committee.name if committee else None,
         "title": app.title,
         "specialty": app.specialty,
-        "applicant_ref": applicant_ref,
+        "applicant_key": applicant_key,
         "determination": assessment.determination.as_dict() if assessment.determination else None,
         "recognition_basis": assessment.recognition_basis,
         "route_to": list(assessment.route_to),
@@ -183,18 +183,18 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
     plan = PlanRepository(uow.session).get(app.plan_year)
-    ref = applicant_key(app.applicant.identity_number, applicant_secret)
+    ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
     archives = ArchiveRepository(uow.session)
     archive = archives.load(ref)
     assessment = assess(app, plan, now=now, archive=archive)
     submission_id = str(uuid.uuid4())
-    body = _answer(app, assessment, plan, submission_id=submission_id, applicant_ref=ref,
+    body = _answer(app, assessment, plan, submission_id=submission_id, applicant_key=ref,
                    received_at=now)
     submissions.add(
         submission_id=submission_id, portal_id=app.portal_id, request_hash=raw_hash,
         channel=channel, plan_year=app.plan_year, path=app.path,
         effective_path=assessment.effective_path, committee_code=app.committee_code,
-        title=app.title[:50], specialty=app.specialty[:100], applicant_ref=ref,
+        title=app.title[:50], specialty=app.specialty[:100], applicant_key=ref,
         identity_masked=mask_identity_number(app.applicant.identity_number),
         status=body["status"], answer=body, received_at=now,
         materials=app.materials)
@@ -211,44 +211,44 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         return SubmissionAnswer(body=body, violations=body["violations"])
 
     archives.add_achievements(ref, app.achievements, submission_id)
-    uow.emit("submission_accepted", {
-        "submission_id": submission_id, "portal_id": app.portal_id, "applicant_ref": ref,
-        "year": app.plan_year, "path": app.path, "effective_path": assessment.effective_path,
-        "recommendation": body["recommendation"],
-        "committee_id": body["committee_code"], "committee_code": body["committee_code"],
-        "committee_name": body["committee_name"], "title": app.title, "specialty": app.specialty,
-        "recognition_basis": assessment.recognition_basis, "notes": body["notes"],
-        "accepted_at": now.isoformat()})
+    if assessment.committee_code is not None:
+        uow.emit("submission_accepted", {
+            "submission_id": submission_id, "applicant_key": ref, "plan_year": app.plan_year,
+            "path": assessment.effective_path, "committee_code": body["committee_code"],
+            "committee_name": body["committee_name"], "title": app.title,
+            "specialty": app.specialty, "portal_id": app.portal_id, "requested_path": app.path,
+            "recognition_basis": assessment.recognition_basis, "notes": body["notes"],
+            "accepted_at": now.isoformat(), "employer": app.employer.name})
     if assessment.determination is not None:
         d = assessment.determination
         uow.emit("initial_determination_granted", {
-            "submission_id": submission_id, "portal_id": app.portal_id, "applicant_ref": ref,
+            "submission_id": submission_id, "portal_id": app.portal_id, "applicant_key": ref,
             "level": d.level, "level_zh": d.level_zh, "title": d.title, "series": d.series,
             "education": d.education, "required_work_years": d.required_work_years,
             "mismatch_extra_years": d.mismatch_extra_years,
             "redetermination": d.redetermination, "granted_at": now.isoformat()})
     if app.path == "recognition" and assessment.recognition_basis:
         uow.emit("recognition_accepted", {
-            "submission_id": submission_id, "portal_id": app.portal_id, "applicant_ref": ref,
+            "submission_id": submission_id, "portal_id": app.portal_id, "applicant_key": ref,
             "basis": assessment.recognition_basis, "committee_code": app.committee_code,
             "title": app.title, "specialty": app.specialty, "accepted_at": now.isoformat()})
     return SubmissionAnswer(body=body)
 
 
 # ---------------------------------------------------------------------------------- archive
-def record_attempt(uow, *, applicant_ref: str, year: int, committee_code: str, title: str,
+def record_attempt(uow, *, applicant_key: str, year: int, committee_code: str, title: str,
                    outcome: str, decided_on: date, source: str | None) -> dict[str, Any]:
     """Enter a review attempt into the performance archive (业绩档案); a repeat changes nothing."""
     attempt = Attempt(year=year, committee_code=committee_code, title=title, outcome=outcome,
                       decided_on=decided_on)
-    payload = {"applicant_ref": applicant_ref, "year": year, "committee_code": committee_code,
+    payload = {"applicant_key": applicant_key, "year": year, "committee_code": committee_code,
                "title": title, "outcome": outcome, "decided_on": decided_on.isoformat()}
-    if ArchiveRepository(uow.session).record_attempt(applicant_ref, attempt, source):
+    if ArchiveRepository(uow.session).record_attempt(applicant_key, attempt, source):
         uow.emit("archive_attempt_recorded", payload)
         return {**payload, "recorded": True}
     return {**payload, "recorded": False}
 
 
-def archive_of(uow, applicant_ref: str) -> dict[str, Any]:
-    return ArchiveRepository(uow.session).load(applicant_ref).as_dict()
+def archive_of(uow, applicant_key: str) -> dict[str, Any]:
+    return ArchiveRepository(uow.session).load(applicant_key).as_dict()
 

@@ -1,6 +1,6 @@
 """SQLAlchemy tables of the intake service.
 
-No table holds an identity number or a name in clear: applicants are keyed by ``applicant_ref``
+No table holds an identity number or a name in clear: applicants are keyed by ``applicant_key``
 (a keyed pseudonym) and only a masked identity number is kept for the committee offices.
 Classified materials (涉密) are never stored.
 """
@@ -52,12 +52,12 @@ submissions = Table(
     Column("committee_code", String(8), nullable=True),
     Column("title", String(50), nullable=False),
     Column("specialty", String(100), nullable=False),
-    Column("applicant_ref", String(64), nullable=False),
+    Column("applicant_key", String(64), nullable=False),
     Column("identity_masked", String(32), nullable=False),
     Column("status", String(16), nullable=False),
     Column("answer", Text, nullable=False),
     Column("received_at", Instant(), nullable=False),
-    Index("ix_intake_submissions_applicant", "applicant_ref"),
+    Index("ix_intake_submissions_applicant", "applicant_key"),
     Index("ix_intake_submissions_committee", "plan_year", "committee_code", "status"),
 )
 
@@ -76,28 +76,28 @@ materials = Table(
 archive_achievements = Table(
     "intake_archive_achievements", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("applicant_ref", String(64), nullable=False),
+    Column("applicant_key", String(64), nullable=False),
     Column("title", String(200), nullable=False),
     Column("dated", Date, nullable=False),
     Column("representative", Boolean, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("submission_id", String(36), nullable=True),
-    UniqueConstraint("applicant_ref", "title", "dated", name="uq_intake_archive_achievement"),
-    Index("ix_intake_archive_achievements_ref", "applicant_ref"),
+    UniqueConstraint("applicant_key", "title", "dated", name="uq_intake_archive_achievement"),
+    Index("ix_intake_archive_achievements_ref", "applicant_key"),
 )
 
 #: ... and review attempts with their outcome.
 archive_attempts = Table(
     "intake_archive_attempts", metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
-    Column("applicant_ref", String(64), nullable=False),
+    Column("applicant_key", String(64), nullable=False),
     Column("year", Integer, nullable=False),
     Column("committee_code", String(8), nullable=False),
     Column("title", String(50), nullable=False),
     Column("outcome", String(8), nullable=False),
     Column("decided_on", Date, nullable=False),
     Column("source", String(64), nullable=True),
-    UniqueConstraint("applicant_ref", "year", "committee_code", "title", "outcome",
+    UniqueConstraint("applicant_key", "year", "committee_code", "title", "outcome",
                      name="uq_intake_archive_attempt"),
-    Index("ix_intake_archive_attempts_ref", "applicant_ref"),
+    Index("ix_intake_archive_attempts_ref", "applicant_key"),
 )

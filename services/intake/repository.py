@@ -75,14 +75,14 @@ class SubmissionRepository:
 
     def add(self, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
             plan_year: int, path: str, effective_path: str, committee_code: str | None,
-            title: str, specialty: str, applicant_ref: str, identity_masked: str, status: str,
+            title: str, specialty: str, applicant_key: str, identity_masked: str, status: str,
             answer: dict[str, Any], received_at: datetime,
             materials: Iterable[Material]) -> None:
         self.session.execute(insert(models.submissions).values(
             id=submission_id, portal_id=portal_id, request_hash=request_hash, channel=channel,
             plan_year=plan_year, path=path, effective_path=effective_path,
             committee_code=committee_code, title=title, specialty=specialty,
-            applicant_ref=applicant_ref, identity_masked=identity_masked, status=status,
+            applicant_key=applicant_key, identity_masked=identity_masked, status=status,
             answer=json.dumps(answer, ensure_ascii=False), received_at=received_at))
         for m in materials:
             if m.is_classified:  # 严禁上传涉密资料: never stored
@@ -98,48 +98,48 @@ class SubmissionRepository:
 
 
 class ArchiveRepository:
-    """业绩档案 by applicant_ref."""
+    """业绩档案 by applicant_key."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def load(self, applicant_ref: str) -> PerformanceArchive:
+    def load(self, applicant_key: str) -> PerformanceArchive:
         ach = models.archive_achievements
         att = models.archive_attempts
-        archive = PerformanceArchive(applicant_key=applicant_ref)
-        for r in self.session.execute(select(ach).where(ach.c.applicant_ref == applicant_ref)
+        archive = PerformanceArchive(applicant_key=applicant_key)
+        for r in self.session.execute(select(ach).where(ach.c.applicant_key == applicant_key)
                                       .order_by(ach.c.dated, ach.c.id)):
             archive.achievements.append(Achievement(title=r.title, dated=r.dated,
                                                     representative=r.representative, kind=r.kind))
-        for r in self.session.execute(select(att).where(att.c.applicant_ref == applicant_ref)
+        for r in self.session.execute(select(att).where(att.c.applicant_key == applicant_key)
                                       .order_by(att.c.decided_on, att.c.id)):
             archive.attempts.append(Attempt(year=r.year, committee_code=r.committee_code,
                                             title=r.title, outcome=r.outcome,
                                             decided_on=r.decided_on))
         return archive
 
-    def add_achievements(self, applicant_ref: str, achievements: Iterable[Achievement],
+    def add_achievements(self, applicant_key: str, achievements: Iterable[Achievement],
                          submission_id: str | None) -> int:
-        existing = {(a.title, a.dated) for a in self.load(applicant_ref).achievements}
+        existing = {(a.title, a.dated) for a in self.load(applicant_key).achievements}
         added = 0
         for a in achievements:
             if (a.title, a.dated) in existing:
                 continue
             existing.add((a.title, a.dated))
             self.session.execute(insert(models.archive_achievements).values(
-                applicant_ref=applicant_ref, title=a.title, dated=a.dated,
+                applicant_key=applicant_key, title=a.title, dated=a.dated,
                 representative=a.representative, kind=a.kind, submission_id=submission_id))
             added += 1
         return added
 
-    def record_attempt(self, applicant_ref: str, attempt: Attempt, source: str | None) -> bool:
+    def record_attempt(self, applicant_key: str, attempt: Attempt, source: str | None) -> bool:
         """False when the archive already holds this attempt (a repeated report)."""
         key = (attempt.year, attempt.committee_code, attempt.title, attempt.outcome)
         if any((a.year, a.committee_code, a.title, a.outcome) == key
-               for a in self.load(applicant_ref).attempts):
+               for a in self.load(applicant_key).attempts):
             return False
         self.session.execute(insert(models.archive_attempts).values(
-            applicant_ref=applicant_ref, year=attempt.year, committee_code=attempt.committee_code,
+            applicant_key=applicant_key, year=attempt.year, committee_code=attempt.committee_code,
             title=attempt.title, outcome=attempt.outcome, decided_on=attempt.decided_on,
             source=source))
         return True

@@ -8,7 +8,7 @@ Pure domain: no nameko / sqlalchemy / marshmallow / kombu. Time comes in as ``no
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path

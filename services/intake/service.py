@@ -8,7 +8,7 @@ HTTP:
   POST /submissions                                  an application from the portal (portal)
   GET  /submissions/<portal_id>                      the answer given to it
   POST /archives/attempts                            a review attempt into 业绩档案
-  GET  /archives/<applicant_ref>                     an applicant's performance archive
+  GET  /archives/<applicant_key>                     an applicant's performance archive
 AMQP:
   intake.submissions                                 the portal's durable queue; answers are the
                                                      submission_accepted / _rejected events
@@ -32,7 +32,7 @@ from shared.events import CATALOGUE
 from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, consume_events, consume_json
 from shared.platform import Database, ServiceBase
 from shared.schemas import load
-from shared.web import http, read_json
+from shared.web import PUBLIC, http, read_json
 
 APPLICATIONS = ("intake_applications", "Applications by outcome (accepted, rejected, replayed, "
                 "invalid), path and channel", ["outcome", "path", "channel"])
@@ -96,13 +96,13 @@ class IntakeService(ServiceBase):
         return answer
 
     # -- plans -------------------------------------------------------------------------------
-    @http("GET", "/plans/<int:year>")
+    @http("GET", "/plans/<int:year>", roles=PUBLIC)
     def get_plan(self, request, year: int):
         """The year's review plan: committees, titles, specialties, scopes, months, contacts."""
         with self.db.unit_of_work() as uow:
             return handlers.show_plan(uow, year, self._plans_dir)
 
-    @http("PUT", "/plans/<int:year>")
+    @http("PUT", "/plans/<int:year>", roles=("bureau",))
     def put_plan(self, request, year: int):
         """Load another year's plan document as a draft (bureau)."""
         self.auth.require(request, "bureau")
@@ -112,7 +112,7 @@ class IntakeService(ServiceBase):
             uow.commit()
         return 201, out
 
-    @http("POST", "/plans/<int:year>/publish")
+    @http("POST", "/plans/<int:year>/publish", roles=("bureau",))
     def publish_plan(self, request, year: int):
         """draft → published: deadlines frozen from now on (bureau)."""
         self.auth.require(request, "bureau")
@@ -121,7 +121,7 @@ class IntakeService(ServiceBase):
             uow.commit()
         return out
 
-    @http("POST", "/plans/<int:year>/committees/<code>/deadline")
+    @http("POST", "/plans/<int:year>/committees/<code>/deadline", roles=("bureau",))
     def change_deadline(self, request, year: int, code: str):
         """Move a committee's material deadline; after publication only with a special approval."""
         principal = self.auth.require(request, "bureau")
@@ -134,7 +134,7 @@ class IntakeService(ServiceBase):
         return out
 
     # -- submissions -------------------------------------------------------------------------
-    @http("POST", "/submissions")
+    @http("POST", "/submissions", roles=("portal",))
     def post_submission(self, request):
         """An application from the portal; the answer is synchronous (idempotent on portal_id)."""
         self.auth.require(request, "portal")
@@ -150,7 +150,7 @@ class IntakeService(ServiceBase):
             raise answer.refusal()
         return (200 if answer.replayed else 201), {**answer.body, "replayed": answer.replayed}
 
-    @http("GET", "/submissions/<portal_id>")
+    @http("GET", "/submissions/<portal_id>", roles=("portal", "committee_office", "bureau"))
     def get_submission(self, request, portal_id: str):
         self.auth.require(request, "portal", "committee_office", "bureau")
         with self.db.unit_of_work() as uow:
@@ -162,7 +162,7 @@ class IntakeService(ServiceBase):
         self._submit(message["application"], message["hash"], "amqp")
 
     # -- performance archive -----------------------------------------------------------------
-    @http("POST", "/archives/attempts")
+    @http("POST", "/archives/attempts", roles=("committee_office", "bureau"))
     def post_attempt(self, request):
         """A review attempt and its outcome into the performance archive (committee office)."""
         principal = self.auth.require(request, "committee_office", "bureau")
@@ -172,11 +172,11 @@ class IntakeService(ServiceBase):
             uow.commit()
         return (201 if out["recorded"] else 200), out
 
-    @http("GET", "/archives/<applicant_ref>")
-    def get_archive(self, request, applicant_ref: str):
+    @http("GET", "/archives/<applicant_key>", roles=("committee_office", "bureau"))
+    def get_archive(self, request, applicant_key: str):
         self.auth.require(request, "committee_office", "bureau")
         with self.db.unit_of_work() as uow:
-            return handlers.archive_of(uow, applicant_ref)
+            return handlers.archive_of(uow, applicant_key)
 
     if _consumes("applicant_failed"):
         @consume_events("intake.inbox")
@@ -190,8 +190,8 @@ class IntakeService(ServiceBase):
                 uow.caused_by(envelope)
                 if uow.claim(envelope):
                     handlers.record_attempt(
-                        uow, applicant_ref=p["applicant_ref"], year=int(p["year"]),
-                        committee_code=p.get("committee_id") or p.get("committee_code"),
+                        uow, applicant_key=p["applicant_key"], year=int(p["year"]),
+                        committee_code=p["committee_id"],
                         title=p["title"], outcome="failed", decided_on=decided,
                         source=envelope["event_id"])
                 uow.commit()

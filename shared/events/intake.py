@@ -1,6 +1,6 @@
 """Event types produced by the intake service (owned by that service; the contract others read).
 
-No payload carries an identity number or a name: applicants are named by ``applicant_ref``, a
+No payload carries an identity number or a name: applicants are named by ``applicant_key``, a
 keyed pseudonym intake derives from the identity number.
 """
 from marshmallow import fields, validate
@@ -8,6 +8,7 @@ from marshmallow import fields, validate
 from shared.events.catalogue import PayloadSchema, register
 
 PATHS = ("review", "recommendation", "initial_determination", "recognition")
+COMMITTEE_PATHS = ("review", "recommendation", "recognition")
 CHANNELS = ("http", "amqp")
 
 
@@ -32,21 +33,27 @@ class SubmissionReceived(PayloadSchema):
 
 
 class SubmissionAccepted(PayloadSchema):
+    """Accepted for a committee (review, recommendation or recognition): review opens a case.
+
+    ``path`` is the path the plan gives it (a recommend-only title makes it ``recommendation``);
+    ``requested_path`` what the portal asked. The required fields are the ones review reads.
+    """
+
     submission_id = fields.String(required=True)
-    portal_id = fields.String(required=True)
-    applicant_ref = fields.String(required=True)
-    year = fields.Integer(required=True)
-    path = fields.String(required=True, validate=validate.OneOf(PATHS))
-    effective_path = fields.String(required=True, validate=validate.OneOf(PATHS))
-    recommendation = fields.Boolean(required=True)
-    committee_id = fields.String(required=True, allow_none=True)
-    committee_code = fields.String(required=True, allow_none=True)
-    committee_name = fields.String(required=True, allow_none=True)
+    applicant_key = fields.String(required=True)
+    plan_year = fields.Integer(required=True)
+    path = fields.String(required=True, validate=validate.OneOf(COMMITTEE_PATHS))
+    committee_code = fields.String(required=True)
+    committee_name = fields.String(required=True)
     title = fields.String(required=True)
     specialty = fields.String(required=True)
-    recognition_basis = fields.String(required=True, allow_none=True)
-    notes = fields.List(fields.String(), required=True)
-    accepted_at = fields.String(required=True)
+    portal_id = fields.String(load_default=None, allow_none=True)
+    requested_path = fields.String(load_default=None, allow_none=True,
+                                   validate=validate.OneOf(PATHS))
+    recognition_basis = fields.String(load_default=None, allow_none=True)
+    notes = fields.List(fields.String(), load_default=list)
+    accepted_at = fields.String(load_default=None, allow_none=True)
+    employer = fields.String(load_default="")  # the employer's name: experts apply 回避 by it
 
 
 class SubmissionRejected(PayloadSchema):
@@ -64,7 +71,7 @@ class SubmissionRejected(PayloadSchema):
 class InitialDeterminationGranted(PayloadSchema):
     submission_id = fields.String(required=True)
     portal_id = fields.String(required=True)
-    applicant_ref = fields.String(required=True)
+    applicant_key = fields.String(required=True)
     level = fields.String(required=True)
     level_zh = fields.String(required=True)
     title = fields.String(required=True)
@@ -79,7 +86,7 @@ class InitialDeterminationGranted(PayloadSchema):
 class RecognitionAccepted(PayloadSchema):
     submission_id = fields.String(required=True)
     portal_id = fields.String(required=True)
-    applicant_ref = fields.String(required=True)
+    applicant_key = fields.String(required=True)
     basis = fields.String(required=True, validate=validate.OneOf(
         ("aid_dispatch_return", "postdoc_exit", "interprovincial_transfer")))
     committee_code = fields.String(required=True)
@@ -119,7 +126,7 @@ class PlanDeadlineChanged(PayloadSchema):
 
 
 class ArchiveAttemptRecorded(PayloadSchema):
-    applicant_ref = fields.String(required=True)
+    applicant_key = fields.String(required=True)
     year = fields.Integer(required=True)
     committee_code = fields.String(required=True)
     title = fields.String(required=True)
@@ -130,12 +137,13 @@ class ArchiveAttemptRecorded(PayloadSchema):
 register("submission_received", producer="intake", schema=SubmissionReceived,
          description="an application arrived from the portal (HTTP or queue) and was read")
 register("submission_accepted", producer="intake", schema=SubmissionAccepted, consumers=("review",),
-         description="intake accepted an application (受理) for review, recommendation, initial "
-                     "determination or recognition; review opens a case for committee paths")
+         description="intake accepted an application (受理) for a committee: review, "
+                     "recommendation (推荐) or recognition (认定); review opens a case")
 register("submission_rejected", producer="intake", schema=SubmissionRejected,
          description="intake refused an application, listing every failed rule with its clause")
 register("initial_determination_granted", producer="intake", schema=InitialDeterminationGranted,
-         description="a graduate was initially determined (初定) at a level and title")
+         description="intake accepted an initial determination (初定) and granted a level and "
+                     "title (no committee, no case)")
 register("recognition_accepted", producer="intake", schema=RecognitionAccepted,
          description="a recognition (认定) application was accepted, with its basis recorded")
 register("plan_loaded", producer="intake", schema=PlanLoaded,

@@ -88,7 +88,9 @@ def test_accepts_a_valid_application_once_and_replays_the_answer(published, auth
     assert submissions(published) == 1
     assert len(outbox_events(published, "submission_accepted")) == 1
     accepted = outbox_events(published, "submission_accepted")[0]["payload"]
-    assert accepted["committee_id"] == "R22" and accepted["recommendation"] is False
+    assert accepted["committee_code"] == "R22" and accepted["path"] == "review"
+    assert accepted["applicant_key"] == body["applicant_key"] and accepted["plan_year"] == 2023
+    assert accepted["employer"] == "上虞某水务有限公司"
     assert identity_number() not in str(outbox_events(published))
 
     other = review_application(specialty="运行管理")
@@ -105,7 +107,8 @@ def test_accepts_a_valid_application_once_and_replays_the_answer(published, auth
 def test_recommend_only_title_becomes_a_recommendation(published, auth_header):
     r = submit(published, review_application("P-REC", title="高级工程师"), auth_header)
     assert r.status_code == 201 and r.json()["effective_path"] == "recommendation"
-    assert outbox_events(published, "submission_accepted")[0]["payload"]["recommendation"] is True
+    accepted = outbox_events(published, "submission_accepted")[0]["payload"]
+    assert accepted["path"] == "recommendation" and accepted["requested_path"] == "review"
 
 
 def test_rejection_lists_every_failed_rule_and_stores_no_classified_material(published, auth_header):
@@ -175,6 +178,7 @@ def test_initial_determination_is_granted_with_level_and_title(published, auth_h
     assert r.json()["determination"]["level"] == "assistant"
     granted = outbox_events(published, "initial_determination_granted")
     assert len(granted) == 1 and granted[0]["payload"]["title"] == "助理工程师"
+    assert outbox_events(published, "submission_accepted") == []   # no committee, no case
 
 
 def test_recognition_is_accepted_with_its_basis(published, auth_header):
@@ -187,9 +191,9 @@ def test_recognition_is_accepted_with_its_basis(published, auth_header):
 
 def test_failed_last_year_needs_new_achievements_from_the_archive(published, auth_header):
     first = submit(published, determination_application("P-REF"), auth_header).json()
-    ref = first["applicant_ref"]
+    ref = first["applicant_key"]
     r = requests.post(published.url + "/archives/attempts", headers=auth_header("committee_office"),
-                      json={"applicant_ref": ref, "year": 2022, "committee_code": "R22", "title": "工程师",
+                      json={"applicant_key": ref, "year": 2022, "committee_code": "R22", "title": "工程师",
                             "outcome": "failed", "decided_on": "2022-11-20"}, timeout=10)
     assert r.status_code == 201 and r.json()["recorded"] is True
     old = review_application("P-RE1")

@@ -1,7 +1,6 @@
 """Builders for intake unit tests: a valid application, changed one field at a time."""
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime
 
 from shared.clock import CHINA

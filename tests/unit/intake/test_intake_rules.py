@@ -8,7 +8,7 @@ import pytest
 
 from shared.errors import RuleRefused
 from services.intake.application import (
-    Achievement, Applicant, Attempt, Education, Material, PreviousDetermination)
+    Achievement, Applicant, Attempt, Material)
 from services.intake.rules import INTAKE_RULES, assess, assess_or_refuse, identity_problems
 from services.intake.plan import load_plan_year
 from intake_builders import (

@@ -51,14 +51,14 @@ def upgrade() -> None:
         sa.Column("committee_code", sa.String(8), nullable=True),
         sa.Column("title", sa.String(50), nullable=False),
         sa.Column("specialty", sa.String(100), nullable=False),
-        sa.Column("applicant_ref", sa.String(64), nullable=False),
+        sa.Column("applicant_key", sa.String(64), nullable=False),
         sa.Column("identity_masked", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("answer", sa.Text, nullable=False),
         sa.Column("received_at", Instant(), nullable=False),
         sa.UniqueConstraint("portal_id", name="uq_intake_submissions_portal_id"),
     )
-    op.create_index("ix_intake_submissions_applicant", "intake_submissions", ["applicant_ref"])
+    op.create_index("ix_intake_submissions_applicant", "intake_submissions", ["applicant_key"])
     op.create_index("ix_intake_submissions_committee", "intake_submissions",
                     ["plan_year", "committee_code", "status"])
     op.create_table(
@@ -75,30 +75,30 @@ def upgrade() -> None:
     op.create_table(
         "intake_archive_achievements",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("applicant_ref", sa.String(64), nullable=False),
+        sa.Column("applicant_key", sa.String(64), nullable=False),
         sa.Column("title", sa.String(200), nullable=False),
         sa.Column("dated", sa.Date, nullable=False),
         sa.Column("representative", sa.Boolean, nullable=False),
         sa.Column("kind", sa.String(40), nullable=False),
         sa.Column("submission_id", sa.String(36), nullable=True),
-        sa.UniqueConstraint("applicant_ref", "title", "dated", name="uq_intake_archive_achievement"),
+        sa.UniqueConstraint("applicant_key", "title", "dated", name="uq_intake_archive_achievement"),
     )
     op.create_index("ix_intake_archive_achievements_ref", "intake_archive_achievements",
-                    ["applicant_ref"])
+                    ["applicant_key"])
     op.create_table(
         "intake_archive_attempts",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("applicant_ref", sa.String(64), nullable=False),
+        sa.Column("applicant_key", sa.String(64), nullable=False),
         sa.Column("year", sa.Integer, nullable=False),
         sa.Column("committee_code", sa.String(8), nullable=False),
         sa.Column("title", sa.String(50), nullable=False),
         sa.Column("outcome", sa.String(8), nullable=False),
         sa.Column("decided_on", sa.Date, nullable=False),
         sa.Column("source", sa.String(64), nullable=True),
-        sa.UniqueConstraint("applicant_ref", "year", "committee_code", "title", "outcome",
+        sa.UniqueConstraint("applicant_key", "year", "committee_code", "title", "outcome",
                             name="uq_intake_archive_attempt"),
     )
-    op.create_index("ix_intake_archive_attempts_ref", "intake_archive_attempts", ["applicant_ref"])
+    op.create_index("ix_intake_archive_attempts_ref", "intake_archive_attempts", ["applicant_key"])
 
 
 def downgrade() -> None:
