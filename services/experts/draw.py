@@ -379,6 +379,7 @@ class Phase(str, Enum):
     REVEALING = "revealing"     # all committed; reveals (and the beacon) being collected
     READY = "ready"             # everything revealed; can be finalized
     FINALIZED = "finalized"
+    ABANDONED = "abandoned"     # stopped before a result (e.g. a party never revealed)
 
 
 @dataclass(frozen=True)
@@ -404,6 +405,7 @@ class DrawRound:
     beacon_value: str | None = None
     result: DrawResult | None = None
     finalized_at: str | None = None
+    abandoned: dict[str, str] | None = None   # {"at", "by", "reason"}
     policy: ExpertsPolicy = DEFAULT_POLICY
 
     @property
@@ -414,6 +416,8 @@ class DrawRound:
     def phase(self) -> Phase:
         if self.result is not None:
             return Phase.FINALIZED
+        if self.abandoned is not None:
+            return Phase.ABANDONED
         if set(self.commitments) != set(self.record.parties):
             return Phase.COMMITTING
         if set(self.reveals) != set(self.record.parties) or (
@@ -421,7 +425,22 @@ class DrawRound:
             return Phase.REVEALING
         return Phase.READY
 
+    def _not_abandoned(self) -> None:
+        if self.abandoned is not None:
+            raise Conflict("the round was abandoned; a new round is a new commitment")
+
+    def abandon(self, *, at: str, by: str, reason: str) -> None:
+        """Stop a round that cannot finish (a party does not reveal). It stays on record; the
+        meeting's next round is a new commitment."""
+        if self.result is not None:
+            raise Conflict("a finalized round cannot be abandoned")
+        if not reason or not reason.strip():
+            raise InvalidInput("abandoning a round states the reason")
+        if self.abandoned is None:
+            self.abandoned = {"at": at, "by": by, "reason": reason.strip()}
+
     def _party(self, party: str) -> str:
+        self._not_abandoned()
         if party not in self.record.parties:
             raise InvalidInput("this party does not take part in the round")
         return party
@@ -477,6 +496,7 @@ class DrawRound:
 
     def enter_beacon(self, value: str) -> None:
         """The bureau enters the value of the beacon named at open time, after all commitments."""
+        self._not_abandoned()
         if self.record.beacon is None:
             raise Conflict("this round names no beacon")
         if set(self.commitments) != set(self.record.parties):
@@ -494,6 +514,7 @@ class DrawRound:
     def finalize(self, *, at: str) -> DrawResult:
         if self.result is not None:
             return self.result
+        self._not_abandoned()
         phase = self.phase
         if phase is Phase.COMMITTING:
             raise RuleRefused([rules.DRAW_COMMIT_FIRST.violation(
@@ -528,6 +549,7 @@ class DrawRound:
                             "revealed_at": self.revealed_at.get(p)}
                         for p in self.record.parties},
             "beacon_value": self.beacon_value,
+            "abandoned": self.abandoned,
             "result": None if self.result is None else {
                 "seed": self.result.seed, "panel": list(self.result.panel),
                 "reserves": list(self.result.reserves), "panel_digest": self.result.digest,
@@ -550,6 +572,7 @@ class DrawRound:
                 rnd.reveals[party] = p["secret"]
                 rnd.revealed_at[party] = p.get("revealed_at")
         rnd.beacon_value = receipt.get("beacon_value")
+        rnd.abandoned = receipt.get("abandoned")
         res = receipt.get("result")
         if res:
             rnd.result = DrawResult(panel=tuple(res["panel"]), reserves=tuple(res["reserves"]),
@@ -666,6 +689,9 @@ def verify_receipt(receipt: Mapping[str, Any], *,
         problems.append("a beacon value is present but no beacon was committed")
 
     result = receipt.get("result")
+    if receipt.get("abandoned") and not result:
+        problems.append("the round was abandoned before a result")
+        return Verification(False, tuple(problems), commitment_digest=digest)
     if not result:
         problems.append("the receipt has no result")
         return Verification(False, tuple(problems), commitment_digest=digest)

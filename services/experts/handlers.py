@@ -542,6 +542,61 @@ def meeting_panel(uow, meeting_id: str, *, actor: Actor, now: datetime,
     return out
 
 
+def abandon_round(uow, round_id: str, reason: str, *, actor: Actor, now: datetime,
+                  policy: ExpertsPolicy) -> dict[str, Any]:
+    """Stop a round that cannot finish (a party never revealed). It stays on record
+    (draw_abandoned); the meeting's next round is a new commitment (redraw)."""
+    repo = _repo(uow)
+    row, rnd = _round(repo, round_id, policy)
+    if rnd.abandoned is not None:
+        return round_view(row, rnd)
+    rnd.abandon(at=now.isoformat(), by=actor.subject, reason=reason)
+    repo.save_round(rnd)
+    uow.emit("draw_abandoned", {
+        "round_id": round_id, "meeting_id": rnd.record.meeting_id,
+        "commitment_digest": rnd.digest, "reason": reason.strip(),
+        "abandoned_by": actor.subject, "abandoned_at": now.isoformat(),
+        "parties_committed": sorted(rnd.commitments), "parties_revealed": sorted(rnd.reveals)})
+    return round_view(repo.round_row(round_id), rnd)
+
+
+def _docket_of(meeting: Any) -> MeetingDocket:
+    return MeetingDocket(
+        committee_id=meeting.committee_id, meeting_id=meeting.meeting_id,
+        meeting_date=meeting.starts_at.date(), specialties=frozenset(meeting.specialties or ()),
+        applicants=tuple(DocketApplicant(a["applicant_ref"], a["employer"])
+                         for a in meeting.applicants or ()),
+        declared_conflicts={k: frozenset(v) for k, v in
+                            (meeting.declared_conflicts or {}).items()})
+
+
+def redraw(uow, meeting_id: str, data: Mapping[str, Any], *, actor: Actor, now: datetime,
+           policy: ExpertsPolicy, parties: Iterable[str] = DEFAULT_PARTIES) -> dict[str, Any]:
+    """A new regular round for a meeting whose round was abandoned: eligibility as of now, a new
+    commitment (draw_committed), new secrets."""
+    repo = _repo(uow)
+    meeting = _meeting(repo, meeting_id)
+    _require_committee_scope(actor, meeting.committee_id)
+    _, current = _round(repo, meeting.regular_round_id, policy)
+    if current.phase is not draw.Phase.ABANDONED:
+        raise Conflict("the meeting's round is not abandoned",
+                       details={"round_id": current.record.round_id,
+                                "phase": current.phase.value})
+    docket = _docket_of(meeting)
+    eligibility = pool.assess_eligibility(repo.experts_of(meeting.committee_id), docket)
+    round_id = new_id("R")
+    rnd = draw.open_round(round_id=round_id, committee_id=meeting.committee_id,
+                          meeting_id=meeting_id, meeting_date=meeting.starts_at.date().isoformat(),
+                          panel_size=meeting.panel_size, reserves=meeting.reserves,
+                          eligible=eligibility.eligible, exclusions=eligibility.exclusions,
+                          parties=list(parties), opened_at=now.isoformat(),
+                          beacon=_beacon(data.get("beacon")), policy=policy)
+    repo.add_round(rnd, meeting_id=meeting_id, opened_at=now)
+    repo.set_meeting_round(meeting_id, round_id)
+    uow.emit("draw_committed", _committed_payload(rnd))
+    return round_view(repo.round_row(round_id), rnd)
+
+
 def approve_emergency(uow, meeting_id: str, data: Mapping[str, Any], *, actor: Actor,
                       now: datetime, policy: ExpertsPolicy) -> dict[str, Any]:
     """The bureau's recorded approval (报区人社部门同意) of an emergency draw of some seats."""
@@ -604,13 +659,7 @@ def open_emergency_round(uow, meeting_id: str, data: Mapping[str, Any], *, actor
         if res:
             drawn.update(res["panel"])
             drawn.update(res["reserves"])
-    applicants = tuple(DocketApplicant(a["applicant_ref"], a["employer"])
-                       for a in meeting.applicants or ())
-    docket = MeetingDocket(committee_id=meeting.committee_id, meeting_id=meeting_id,
-                           meeting_date=meeting.starts_at.date(),
-                           specialties=frozenset(meeting.specialties or ()), applicants=applicants,
-                           declared_conflicts={k: frozenset(v) for k, v in
-                                               (meeting.declared_conflicts or {}).items()})
+    docket = _docket_of(meeting)
     eligibility = pool.assess_eligibility(repo.experts_of(meeting.committee_id), docket,
                                           already_drawn=drawn)
     round_id = new_id("R")

@@ -108,6 +108,14 @@ class EmergencyDrawIn(_Strict):
     beacon = fields.Nested(BeaconIn, load_default=None, allow_none=True)
 
 
+class AbandonIn(_Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class RedrawIn(_Strict):
+    beacon = fields.Nested(BeaconIn, load_default=None, allow_none=True)
+
+
 class DisciplineIn(_Strict):
     misconduct = fields.String(required=True,
                                validate=validate.OneOf(["discipline_violation", "leak"]))
@@ -126,3 +134,5 @@ BEACON_VALUE_IN = BeaconValueIn()
 EMERGENCY_APPROVAL_IN = EmergencyApprovalIn()
 EMERGENCY_DRAW_IN = EmergencyDrawIn()
 DISCIPLINE_IN = DisciplineIn()
+ABANDON_IN = AbandonIn()
+REDRAW_IN = RedrawIn()

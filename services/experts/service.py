@@ -13,7 +13,8 @@ HTTP on 8003 (roles in brackets):
   ``experts.request_panel`` RPC)
 - ``GET /draws/<round>``; ``POST /draws/<round>/commitments|reveals`` [the party's role];
   ``POST /draws/<round>/beacon`` [bureau]; ``POST /draws/<round>/finalize`` [committee_office,
-  bureau]; ``GET /draws/<round>/receipt`` (sealed)
+  bureau]; ``GET /draws/<round>/receipt`` (sealed); ``POST /draws/<round>/abandon`` [bureau]
+  (a party never revealed) then ``POST /meetings/<id>/redraw`` [committee_office]
 - ``GET /meetings/<id>/panel`` (sealed: committee_office only until the meeting starts)
 - ``POST /meetings/<id>/emergency-approvals`` [bureau];
   ``POST /meetings/<id>/emergency-draws`` [committee_office]
@@ -293,6 +294,26 @@ class ExpertsService(ServiceBase):
                                           policy=self._policy)
             uow.commit()
         return out
+
+    @http("POST", "/draws/<round_id>/abandon", roles=("bureau",))
+    def abandon(self, request, round_id):
+        actor = self._actor(request, "bureau")
+        data = read_json(request, schemas.ABANDON_IN)
+        with self.db.unit_of_work() as uow:
+            out = handlers.abandon_round(uow, round_id, data["reason"], actor=actor,
+                                         now=self.clock.now(), policy=self._policy)
+            uow.commit()
+        return out
+
+    @http("POST", "/meetings/<meeting_id>/redraw", roles=("committee_office",))
+    def redraw(self, request, meeting_id):
+        actor = self._actor(request, "committee_office")
+        data = read_json(request, schemas.REDRAW_IN)
+        with self.db.unit_of_work() as uow:
+            out = handlers.redraw(uow, meeting_id, data, actor=actor, now=self.clock.now(),
+                                  policy=self._policy, parties=self.settings.parties)
+            uow.commit()
+        return 201, out
 
     @http("GET", "/draws/<round_id>/receipt", roles=READERS)
     def receipt(self, request, round_id):

@@ -228,6 +228,22 @@ register("draw_seed_revealed", producer="experts", schema=DrawSeedRevealed,
                      "members are published so anyone can replay it")
 
 
+class DrawAbandoned(PayloadSchema):
+    round_id = fields.String(**_ID)
+    meeting_id = fields.String(**_ID)
+    commitment_digest = fields.String(required=True, validate=_HEX64)
+    reason = fields.String(required=True)
+    abandoned_by = fields.String(required=True)
+    abandoned_at = fields.AwareDateTime(required=True, format="iso")
+    parties_committed = fields.List(fields.String(), required=True)
+    parties_revealed = fields.List(fields.String(), required=True)
+
+
+register("draw_abandoned", producer="experts", schema=DrawAbandoned,
+         description="a draw round was stopped before a result (e.g. a party never revealed); "
+                     "it stays on record and the meeting's next round is a new commitment")
+
+
 class EmergencyDrawApproved(PayloadSchema):
     approval_id = fields.String(**_ID)
     meeting_id = fields.String(**_ID)

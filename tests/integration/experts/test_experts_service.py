@@ -314,3 +314,39 @@ def test_too_few_eligible_experts_is_answered_with_the_shortfall_and_discipline_
     assert identity_number(7) not in json.dumps(event, ensure_ascii=False)
     report = call("GET", "/committees/C-JIDIAN/pool-report", "inspector", expect=200).json()
     assert report["size"] == 11
+
+
+def test_a_round_a_party_will_not_finish_is_abandoned_on_record_and_redrawn_as_a_new_commitment(
+        experts, call, clock, probe, amqp_uri):
+    formed_pool(call)
+    clock.set(datetime(2023, 11, 1, 9, 0, tzinfo=CHINA))
+    publish_panel_requested(amqp_uri, clock)
+    first = probe.wait_for("draw_committed")["payload"]
+    rid = first["round_id"]
+    for party, subject in (("committee_office", "office-clerk"), ("supervisor", "sup-wang")):
+        call("POST", f"/draws/{rid}/commitments", party, subject=subject,
+             json_body={"commitment": draw.party_commitment(first["commitment_digest"], party,
+                                                            secret(party))}, expect=200)
+    call("POST", f"/draws/{rid}/reveals", "committee_office", subject="office-clerk",
+         json_body={"secret": secret("committee_office")}, expect=200)
+    call("POST", "/meetings/M1/redraw", "committee_office", json_body={}, expect=409)
+
+    call("POST", f"/draws/{rid}/abandon", "committee_office", json_body={"reason": "x"},
+         expect=403)
+    call("POST", f"/draws/{rid}/abandon", "bureau", json_body={"reason": "监督方未揭示"},
+         expect=200)
+    abandoned = probe.wait_for("draw_abandoned")["payload"]
+    assert abandoned["parties_revealed"] == ["committee_office"]
+    call("POST", f"/draws/{rid}/reveals", "supervisor", subject="sup-wang",
+         json_body={"secret": secret("supervisor")}, expect=409)
+
+    again = call("POST", "/meetings/M1/redraw", "committee_office", json_body={},
+                 expect=201).json()
+    assert again["round_id"] != rid and again["commitment_digest"] != first["commitment_digest"]
+    second = probe.wait_for("draw_committed", count=2)["payload"]
+    assert second["round_id"] == again["round_id"]
+    run_parties(call, again["round_id"], again["commitment_digest"], n=5)
+    drawn = probe.wait_for("panel_drawn")["payload"]
+    assert drawn["round_id"] == again["round_id"]
+    panel = call("GET", "/meetings/M1/panel", "committee_office", expect=200).json()
+    assert [r["phase"] for r in panel["rounds"]] == ["abandoned", "finalized"]

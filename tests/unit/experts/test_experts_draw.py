@@ -251,6 +251,29 @@ def test_a_round_with_a_named_beacon_cannot_finalize_without_its_value():
     assert len(rnd.finalize(at="t").panel) == 5
 
 
+def test_an_abandoned_round_takes_no_more_steps_and_does_not_verify():
+    rnd = open_test_round(IDS[:10])
+    _committed(rnd)
+    rnd.reveal("committee_office", secret_for("committee_office", 0), at="t")
+    rnd.abandon(at="t2", by="bureau-li", reason="监督方未揭示")
+    assert rnd.phase is draw.Phase.ABANDONED
+    with pytest.raises(Conflict):
+        rnd.reveal("bureau_supervisor", secret_for("bureau_supervisor", 0), at="t3")
+    with pytest.raises(Conflict):
+        rnd.finalize(at="t3")
+    again = draw.DrawRound.from_receipt(json.loads(json.dumps(rnd.receipt())))
+    assert again.phase is draw.Phase.ABANDONED
+    v = draw.verify_receipt(rnd.receipt())
+    assert not v.ok and "the round was abandoned before a result" in v.problems
+
+
+def test_a_finalized_round_cannot_be_abandoned():
+    rnd = open_test_round(IDS[:10])
+    run_round(rnd, 0)
+    with pytest.raises(Conflict):
+        rnd.abandon(at="t", by="b", reason="x")
+
+
 def test_finalize_waits_for_every_reveal():
     rnd = open_test_round(IDS[:10])
     _committed(rnd)
