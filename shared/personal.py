@@ -32,25 +32,42 @@ def identity_check_char(first17: str) -> str:
     return _CHECK[total % 11]
 
 
-def identity_problem(number: str) -> str | None:
-    """Why ``number`` is not a valid 18-character resident identity number (GB 11643), or None.
-    The reason never repeats the number."""
+#: GB/T 2260 province-level codes (first two digits of the address code).
+PROVINCE_CODES = frozenset({
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
+    "71", "81", "82", "83"})
+
+
+def identity_problems(number: object, today: date | None = None) -> list[str]:
+    """Everything wrong with a resident identity number (GB 11643): region, birth date (not after
+    ``today``), check character. The reasons never repeat the number."""
+    if not isinstance(number, str):
+        return ["missing"]
     n = normalise_identity(number)
     if len(n) != 18:
-        return "must have 18 characters"
+        return ["must be 18 characters"]
     if not n[:17].isdigit() or not (n[17].isdigit() or n[17] == "X"):
-        return "must be 17 digits followed by a digit or X"
-    if n[0] not in "123456789":
-        return "region code is not valid"
+        return ["first 17 characters must be digits and the last a digit or X"]
+    problems = []
+    if n[:2] not in PROVINCE_CODES or n[2:6] == "0000":
+        problems.append("unknown region code")
     try:
         born = date(int(n[6:10]), int(n[10:12]), int(n[12:14]))
     except ValueError:
-        return "birth date is not a real date"
-    if born.year < 1900:
-        return "birth date is not plausible"
+        problems.append("birth date is not a date")
+    else:
+        if born.year < 1900 or (today is not None and born > today):
+            problems.append("birth date out of range")
     if identity_check_char(n[:17]) != n[17]:
-        return "check digit does not match"
-    return None
+        problems.append("check character does not match")
+    return problems
+
+
+def identity_problem(number: object, today: date | None = None) -> str | None:
+    """The first problem of :func:`identity_problems`, or None when the number is valid."""
+    problems = identity_problems(number, today)
+    return problems[0] if problems else None
 
 
 def _person_key() -> bytes:
@@ -79,7 +96,7 @@ def applicant_key(identity_number: str, key: bytes | None = None) -> str:
 
 def mask_identity(number: str) -> str:
     """``330682199001011234`` → ``330682********1234`` (region and last four kept)."""
-    n = normalise_identity(number)
+    n = normalise_identity(number or "")
     if len(n) < 10:
         return "*" * len(n)
     return n[:6] + "*" * (len(n) - 10) + n[-4:]
@@ -87,8 +104,10 @@ def mask_identity(number: str) -> str:
 
 def mask_name(name: str) -> str:
     """``张三`` → ``张*``, ``欧阳明华`` → ``欧**华``: the first and (from three on) last character."""
-    name = str(name).strip()
-    if len(name) <= 1:
+    name = str(name or "").strip()
+    if not name:
+        return ""
+    if len(name) == 1:
         return "*"
     if len(name) == 2:
         return name[0] + "*"

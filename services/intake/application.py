@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from shared import personal
+
 #: Where an employer is (用人单位所在地): Shaoxing's districts and counties, the Hangzhou Bay
 #: Shangyu zone (part of 上虞区), Shanghai (for Shaoxing firms based there) or elsewhere.
 LOCATIONS = {
@@ -226,23 +228,7 @@ class PerformanceArchive:
 
 
 
-def mask_identity_number(number: str) -> str:
-    """330604********123X: region and last four kept, birth date and sequence hidden."""
-    n = (number or "").strip().upper()
-    if len(n) != 18:
-        return "*" * len(n)
-    return n[:6] + "*" * 8 + n[14:]
-
-
-def mask_name(name: str) -> str:
-    """张三 → 张*, 欧阳小明 → 欧***."""
-    name = (name or "").strip()
-    return name[:1] + "*" * (len(name) - 1) if name else ""
-
-
-def derive_applicant_key(identity_number: str, secret: bytes) -> str:
-    """A pseudonymous, stable key for an applicant (业绩档案 is keyed by it, never by the number)."""
-    import hashlib
-    import hmac
-    return hmac.new(secret, identity_number.strip().upper().encode("ascii", "replace"),
-                    hashlib.sha256).hexdigest()
+# one implementation for the platform (shared/personal.py): masks and the applicant pseudonym
+mask_identity_number = personal.mask_identity
+mask_name = personal.mask_name
+derive_applicant_key = personal.applicant_key

@@ -166,7 +166,7 @@ def stored_answer(uow, portal_id: str) -> dict[str, Any]:
 
 
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
-           applicant_secret: bytes) -> SubmissionAnswer:
+           applicant_secret: bytes | None) -> SubmissionAnswer:
     """受理: check an application against every rule, store the outcome and emit its events.
 
     Idempotent on the portal's own id: the same application again gets the stored answer and

@@ -18,6 +18,7 @@ import yaml
 
 from shared.clock import CHINA, ensure_aware
 from shared.errors import RuleRefused
+from shared import personal
 from shared.rules import NOTICE, RuleViolation, define_rule
 
 from services.intake.application import (
@@ -126,42 +127,9 @@ INTAKE_RULES = (
 COMMITTEE_PATHS = ("review", "recommendation", "recognition")
 
 # ------------------------------------------------------------------------- identity number
-#: GB/T 2260 province-level codes (first two digits of the address code).
-PROVINCE_CODES = frozenset({
-    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
-    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65",
-    "71", "81", "82", "83"})
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_CHECK_CHARS = "10X98765432"
-
-
-def identity_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of the first 17 digits."""
-    return _CHECK_CHARS[sum(int(d) * w for d, w in zip(first17, _WEIGHTS)) % 11]
-
-
-def identity_problems(number: str | None, today: date) -> list[str]:
-    """What is wrong with an identity number (never echoing the number itself)."""
-    if not isinstance(number, str):
-        return ["missing"]
-    n = number.strip().upper()
-    if len(n) != 18:
-        return ["must be 18 characters"]
-    if not n[:17].isdigit() or not (n[17].isdigit() or n[17] == "X"):
-        return ["first 17 characters must be digits and the last a digit or X"]
-    problems = []
-    if n[:2] not in PROVINCE_CODES or n[2:6] == "0000":
-        problems.append("unknown region code")
-    try:
-        born = date(int(n[6:10]), int(n[10:12]), int(n[12:14]))
-    except ValueError:
-        problems.append("birth date is not a date")
-    else:
-        if born.year < 1900 or born > today:
-            problems.append("birth date out of range")
-    if identity_check_char(n[:17]) != n[17]:
-        problems.append("check character does not match")
-    return problems
+# one implementation for the platform: shared/personal.py (GB 11643)
+identity_check_char = personal.identity_check_char
+identity_problems = personal.identity_problems
 
 
 def check_identity(app: Application, today: date) -> list[RuleViolation]:

@@ -155,7 +155,7 @@ class DeadlineChangeSchema(StrictSchema):
 class AttemptSchema(StrictSchema):
     """An attempt entered into the performance archive (业绩档案) by a committee office."""
 
-    applicant_key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    applicant_key = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{32}$"))
     year = fields.Integer(required=True, strict=True, validate=validate.Range(2000, 2100))
     committee_code = fields.String(required=True, validate=validate.Length(min=1, max=8))
     title = _words(50, required=True)

@@ -15,8 +15,6 @@ AMQP:
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,12 +59,11 @@ class IntakeService(ServiceBase):
         return Path(self.config.get("PLANS_DIR") or PLANS_DIR)
 
     @property
-    def _applicant_secret(self) -> bytes:
-        explicit = self.config.get("APPLICANT_KEY_SECRET")
-        if explicit:
-            return str(explicit).encode()
-        return hmac.new(str(self.config["JWT_SECRET"]).encode(), b"zhicheng intake applicant_ref",
-                        hashlib.sha256).digest()
+    def _person_key(self) -> bytes | None:
+        """The platform's applicant-pseudonym key (ZHICHENG_PERSON_KEY; tests may set
+        PERSON_KEY in the container config)."""
+        explicit = self.config.get("PERSON_KEY")
+        return str(explicit).encode() if explicit else None
 
     def _count(self, outcome: str, path: str, channel: str, rules: list[str] = ()) -> None:
         m = self.metrics
@@ -81,7 +78,7 @@ class IntakeService(ServiceBase):
                 with self.db.unit_of_work() as uow:
                     answer = handlers.submit(uow, app, raw_hash=raw_hash, channel=channel,
                                              now=self.clock.now(),
-                                             applicant_secret=self._applicant_secret)
+                                             applicant_secret=self._person_key)
                     if not answer.replayed:
                         uow.commit()
                 break

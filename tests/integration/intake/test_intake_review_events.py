@@ -13,7 +13,7 @@ from shared.events import build_envelope
 from shared.messaging import declare_topology
 from intake_payloads import outbox_events, review_application
 
-KEY = "a" * 64
+KEY = "a" * 32
 
 
 def publish_review_event(amqp_uri, event_type, payload):

@@ -16,7 +16,7 @@ def test_accepts_the_standards_example_and_lowercase_x():
     ("11010519491231002A", "digit or X"),
     ("01010519491231002X", "region"),
     ("110105194902300021", "birth date"),
-    ("110105194912310021", "check digit"),
+    ("110105194912310021", "check character"),
 ])
 def test_rejects_invalid_numbers_with_a_reason_that_does_not_repeat_them(number, reason):
     problem = identity_problem(number)
@@ -31,6 +31,12 @@ def test_every_single_digit_change_breaks_the_check_digit():
             changed = VALID[:position] + digit + VALID[position + 1:17]
             # every weight is non-zero mod 11, so any one changed digit changes the check char
             assert identity_check_char(changed) != VALID[17]
+
+
+def test_a_birth_date_after_today_is_refused():
+    from datetime import date
+
+    assert identity_problem("110105202512310020", today=date(2023, 6, 1)) is not None
 
 
 def test_applicant_key_is_stable_keyed_and_ignores_case():
