@@ -15,7 +15,7 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from shared.errors import Conflict
+from shared.errors import Conflict, RuleRefused
 from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
 from shared.web import PUBLIC, http, query_int, read_json
@@ -144,10 +144,23 @@ class ReviewService(ServiceBase):
     def _office_move(self, request, fn, schema=None, roles=(OFFICE,), status=200, **kwargs):
         principal = self.auth.require(request, *roles)
         body = read_json(request, schema) if schema is not None else {}
-        with self.db.unit_of_work() as uow:
-            result = fn(uow, principal=principal, now=self.clock.now(), body=body, **kwargs)
-            uow.commit()
+        try:
+            with self.db.unit_of_work() as uow:
+                result = fn(uow, principal=principal, now=self.clock.now(), body=body, **kwargs)
+                uow.commit()
+        except RuleRefused as refused:
+            # by rule id only: never a case, person or free text in a label
+            counter = self.metrics.counter("zhicheng_review_refusals_total",
+                                           "Moves refused by a rule, by rule id", ["rule"])
+            for violation in refused.violations:
+                counter.labels(self.metrics.service, violation.rule.id).inc()
+            raise
+        self._count_moves(fn.__qualname__.split(".")[1] if "." in fn.__qualname__ else "move")
         return status, result
+
+    def _count_moves(self, move: str) -> None:
+        self.metrics.counter("zhicheng_review_moves_total", "Moves made, by endpoint",
+                             ["move"]).labels(self.metrics.service, move).inc()
 
     @http("POST", "/cases/<string:case_id>/qualification", roles=(OFFICE,))
     def qualification(self, request, case_id):

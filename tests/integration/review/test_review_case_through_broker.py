@@ -179,6 +179,8 @@ def test_a_case_runs_from_acceptance_to_a_verifiable_certificate_through_the_bro
                            json={"document_kinds": ["论文"]}, headers=office, timeout=5)
     assert frozen.status_code == 422
     assert frozen.json()["error"]["rule"] == "REVIEW-MATERIALS-FROZEN"
+    assert review.metric("zhicheng_review_refusals_total", rule="REVIEW-MATERIALS-FROZEN") == 1
+    assert review.metric("zhicheng_review_moves_total", move="schedule_meeting") == 1
 
     clock.set(at(2023, 10, 20, 11))
     decided = post(review, f"/meetings/{meeting_id}/votes", office,
