@@ -6,8 +6,9 @@ re-hash it from its content alone:
 
 - UTF-8 JSON, object keys sorted by code point, no insignificant whitespace
   (separators ``,`` and ``:``), non-ASCII characters written as themselves (not ``\\uXXXX``);
-- only JSON types (object with string keys, array, string, integer, boolean, null); floats are
-  refused because two encoders may print them differently; times are ISO 8601 strings.
+- only JSON types (object with string keys, array, string, number, boolean, null); NaN and
+  infinities are refused; finite floats are written in their shortest round-trip form (producers
+  should prefer strings or integers for exact values); times are ISO 8601 strings.
 
 For the JSON values the platform produces this is the same byte string RFC 8785 (JCS) gives.
 
@@ -52,9 +53,11 @@ def _check(value: Any, path: str) -> None:
     if isinstance(value, int):
         return
     if isinstance(value, float):
+        # Every event must be storable, so finite floats are accepted and written in Python's
+        # shortest round-trip form (which json.loads reads back to the same float).
         if not math.isfinite(value):
             raise CanonicalEncodingError(f"non-finite number at {path}")
-        raise CanonicalEncodingError(f"floating-point number at {path}: use a string or integer")
+        return
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, str):

@@ -25,10 +25,14 @@ def test_canonical_encoding_is_independent_of_key_insertion_order():
     assert canonical_bytes({"x": {"b": 2, "a": 1}, "y": 0}) == canonical_bytes({"y": 0, "x": {"a": 1, "b": 2}})
 
 
-@pytest.mark.parametrize("value", [1.5, float("nan"), b"raw", {1: "int key"}, object()])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), b"raw", {1: "int key"}, object()])
 def test_canonical_encoding_refuses_values_without_one_encoding(value):
     with pytest.raises(CanonicalEncodingError):
         canonical_bytes({"v": value})
+
+
+def test_a_finite_float_encodes_in_its_shortest_round_trip_form():
+    assert canonical_bytes({"score": 85.5, "ratio": 0.1}) == b'{"ratio":0.1,"score":85.5}'
 
 
 def test_an_untouched_chain_verifies():
