@@ -424,14 +424,14 @@ def verify_export(lines: Iterable[str | bytes], *,
                 continue
             report.records += 1
             if report.mode == "full":
+                if chain_broken:
+                    continue
                 if index != tree.size:
                     report.add(Problem("missing_record" if index > tree.size else "out_of_order",
                                        f"expected record {tree.size}, found {index}",
                                        index=min(index, tree.size)))
+                    # Positions are no longer trustworthy: later records are not placed.
                     chain_broken = True
-                    # keep positions honest: later records cannot be placed in the tree
-                    continue
-                if chain_broken:
                     continue
                 tree.append_hash(leaf)
                 link = chain_hash(previous, leaf)
