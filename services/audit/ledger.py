@@ -14,6 +14,7 @@ Pure: no framework imports.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
@@ -23,9 +24,25 @@ from services.audit.chain import (
 from services.audit.merkle import MerkleTree
 
 
+def envelope_text(envelope: Mapping[str, Any]) -> str:
+    """The envelope's canonical JSON text, as stored in ``audit_records.envelope``."""
+    return canonical_bytes(dict(envelope)).decode("utf-8")
+
+
+def record_content_from_text(position: int, recorded_at: str, envelope: str) -> bytes:
+    """A record's canonical bytes from its stored columns, without parsing the envelope.
+
+    The canonical encoding sorts keys, so ``event`` < ``position`` < ``recorded_at``: the record is
+    the stored envelope text with its position and recording time appended. The result equals
+    ``canonical_bytes({"position": ..., "recorded_at": ..., "event": envelope})`` whenever the
+    stored text is canonical (which :func:`envelope_text` guarantees at insertion).
+    """
+    return ('{"event":' + envelope + ',"position":' + str(int(position))
+            + ',"recorded_at":' + json.dumps(recorded_at) + "}").encode("utf-8")
+
+
 def record_content(position: int, recorded_at: datetime, envelope: Mapping[str, Any]) -> bytes:
-    return canonical_bytes({"position": position, "recorded_at": recorded_at.isoformat(),
-                            "event": dict(envelope)})
+    return record_content_from_text(position, recorded_at.isoformat(), envelope_text(envelope))
 
 
 class StaleLedger(RuntimeError):

@@ -50,3 +50,13 @@ def test_a_prepared_record_is_not_part_of_the_ledger_until_committed():
         ledger.advance(a)
     with pytest.raises(StaleLedger):
         Ledger().load([(1, a.leaf_hash, a.chain_hash)])
+
+
+def test_a_record_built_from_stored_columns_equals_its_canonical_encoding():
+    from services.audit.chain import canonical_bytes
+    from services.audit.ledger import envelope_text, record_content, record_content_from_text
+
+    envelope = {"payload": {"名": "张三", "n": 1.5, "z": [None, True]}, "event_id": "e1"}
+    expected = canonical_bytes({"position": 7, "recorded_at": WHEN.isoformat(), "event": envelope})
+    assert record_content(7, WHEN, envelope) == expected
+    assert record_content_from_text(7, WHEN.isoformat(), envelope_text(envelope)) == expected
