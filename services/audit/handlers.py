@@ -49,7 +49,8 @@ CONSUMER = "audit.record"
 class AuditSettings:
     log_id: str
     signer: HeadSigner
-    pepper: bytes
+    person_key: bytes | None = None
+    """The applicant pseudonym key (None: shared.personal's, from ZHICHENG_PERSON_KEY)."""
     policy: AuditPolicy = field(default_factory=AuditPolicy)
     scopes: Callable[[str], CommitteeScope | None] = lambda _c: None
     replay: Replay = reference_replay
@@ -122,7 +123,7 @@ def record_event(uow: UnitOfWork, log: AuditLog, envelope: dict[str, Any],
                 return False
             text = envelope_text(envelope)
             record = ledger.prepare(envelope, received_at)
-            terms = index_terms(envelope, log.settings.pepper)
+            terms = index_terms(envelope, log.settings.person_key)
             repo.append_record(uow.session, record, envelope, text, received_at, terms)
             if envelope["event_type"] == "submission_accepted":
                 case_id = _payload_value(envelope, "case_id")
@@ -354,8 +355,8 @@ def query_records(conn, masking: Masking, *, term: tuple[str, str] | None = None
             "next_cursor": items[-1]["position"] if more and items else None}
 
 
-def applicant_term(identity_number: str, pepper: bytes) -> tuple[str, str]:
-    return ("applicant", applicant_key(normalise_identity_number(identity_number), pepper))
+def applicant_term(identity_number: str, person_key: bytes | None) -> tuple[str, str]:
+    return ("applicant", applicant_key(normalise_identity_number(identity_number), person_key))
 
 
 # --- violations -------------------------------------------------------------------------------

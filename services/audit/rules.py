@@ -1,10 +1,10 @@
 """Pure domain of the audit record: what a record is indexed by, and how personal data is masked.
 
 - :func:`index_terms` reads an event envelope and returns what inspectors search by: case ids,
-  committee ids, expert ids, applicant lookup keys, event type, time. Applicants are found by
-  identity number (身份证号), but the index stores only a keyed hash of it
-  (HMAC-SHA-256 with a secret pepper from configuration), never the number itself: an 18-digit
-  identity number has too little entropy for a plain hash to hide it.
+  committee ids, expert ids, applicant keys, event type, time. Events carry an applicant's
+  ``applicant_key`` (the platform's keyed pseudonym, shared/personal.py), never the identity
+  number; an inspector's identity number (身份证号) is turned into that key to find the records.
+  Should an identity number appear in a payload anyway, it is indexed by its key, never itself.
 - :func:`mask_identity_number`, :func:`mask_name` and :func:`mask_personal_data` hide identity
   numbers and names in anything shown to a role that does not need them.
 
@@ -12,65 +12,48 @@ Pure: no framework imports.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from shared.clock import parse_instant
+from shared import personal
 from shared.errors import InvalidInput
 
 IDENTITY_KEYS = frozenset({"identity_number", "id_number", "id_card_number",
                            "applicant_identity_number", "expert_identity_number", "身份证号"})
 NAME_KEYS = frozenset({"name", "full_name", "applicant_name", "expert_name", "contact_name",
                        "姓名"})
-CASE_KEYS = ("case_id", "case_ids", "submission_id", "application_id")
+APPLICANT_KEY_KEYS = frozenset({"applicant_key"})
+CASE_KEYS = ("case_id", "case_ids", "submission_id", "submission_ids", "application_id")
 COMMITTEE_KEYS = ("committee_id", "committee_ids")
-EXPERT_KEYS = ("expert_id", "expert_ids", "reserve_ids", "reserve_expert_ids")
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-_ID_SHAPE = re.compile(r"^\d{17}[\dX]$")
+EXPERT_KEYS = ("expert_id", "expert_ids", "reserve_ids", "reserve_expert_ids", "panel",
+               "reserves", "panel_expert_ids")
 
 
 def normalise_identity_number(value: str) -> str:
-    """An 18-character resident identity number (GB 11643-1999), upper-case X, checksum valid.
-
-    Raises InvalidInput without echoing the value.
-    """
-    text = str(value).strip().upper()
-    if not _ID_SHAPE.match(text):
-        raise InvalidInput("identity number must have 17 digits and a check character",
-                           details={"field": "identity_number"})
-    total = sum(int(d) * w for d, w in zip(text[:17], _ID_WEIGHTS))
-    if _ID_CHECK[total % 11] != text[17]:
-        raise InvalidInput("identity number check character does not match",
-                           details={"field": "identity_number"})
-    return text
+    """An 18-character resident identity number (GB 11643-1999), checked; raises InvalidInput
+    without echoing the value."""
+    problem = personal.identity_problem(str(value))
+    if problem is not None:
+        raise InvalidInput(f"identity number {problem}", details={"field": "identity_number"})
+    return personal.normalise_identity(value)
 
 
-def applicant_key(identity_number: str, pepper: bytes) -> str:
-    """The lookup key an applicant's records are indexed by (keyed hash, hex)."""
-    text = str(identity_number).strip().upper()
-    return hmac.new(pepper, b"zhicheng-applicant/1|" + text.encode(), hashlib.sha256).hexdigest()
+def applicant_key(identity_number: str, key: bytes | None = None) -> str:
+    """The platform-wide applicant pseudonym (shared.personal): events carry it, never the
+    identity number, so an inspector's identity number finds the applicant's records."""
+    return personal.applicant_key(identity_number, key)
 
 
 def mask_identity_number(value: Any) -> str:
-    """``330682199001011234`` -> ``330***********1234``."""
-    text = str(value)
-    if len(text) <= 7:
-        return "*" * len(text)
-    return text[:3] + "*" * (len(text) - 7) + text[-4:]
+    """``330682199001011234`` -> ``330682********1234``."""
+    return personal.mask_identity(str(value))
 
 
 def mask_name(value: Any) -> str:
-    """``张三`` -> ``张*``; ``欧阳娜娜`` -> ``欧***``."""
-    text = str(value)
-    if not text:
-        return text
-    return text[0] + "*" * max(1, len(text) - 1)
+    """``张三`` -> ``张*``; ``欧阳明华`` -> ``欧**华``."""
+    return personal.mask_name(str(value))
 
 
 def mask_personal_data(value: Any, *, identity: bool = True, names: bool = True) -> Any:
@@ -122,7 +105,7 @@ def _collect(found: set[str], item: Any) -> None:
         found.add(str(item))
 
 
-def index_terms(envelope: Mapping[str, Any], pepper: bytes) -> IndexTerms:
+def index_terms(envelope: Mapping[str, Any], person_key: bytes | None = None) -> IndexTerms:
     """Read an envelope's searchable terms, anywhere in its payload."""
     cases: set[str] = set()
     committees: set[str] = set()
@@ -135,8 +118,10 @@ def index_terms(envelope: Mapping[str, Any], pepper: bytes) -> IndexTerms:
             _collect(committees, item)
         elif key in EXPERT_KEYS:
             _collect(experts, item)
+        elif key in APPLICANT_KEY_KEYS and isinstance(item, str) and item:
+            applicants.add(item)
         elif key in IDENTITY_KEYS and isinstance(item, str) and item:
-            applicants.add(applicant_key(item, pepper))
+            applicants.add(applicant_key(item, person_key))
     occurred = envelope.get("occurred_at")
     if isinstance(occurred, str):
         occurred = parse_instant(occurred)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from fractions import Fraction
 
 from nameko.extensions import DependencyProvider
@@ -64,8 +63,10 @@ def _dev_secret_file(name: str, make: bytes) -> str:
 
 def settings_from_config(config) -> handlers.AuditSettings:
     """Signing key: ``AUDIT_SIGNING_KEY`` (PEM, hex/base64 seed, or a file path, e.g. a mounted
-    Kubernetes Secret) or ``AUDIT_SIGNING_KEY_FILE``; the applicant lookup pepper:
-    ``AUDIT_LOOKUP_PEPPER``. Without them (development) both are generated under var/."""
+    Kubernetes Secret) or ``AUDIT_SIGNING_KEY_FILE``; without one (development) a key is
+    generated under var/. Applicants are looked up by the platform's pseudonym key
+    (``ZHICHENG_PERSON_KEY``, shared/personal.py; ``PERSON_KEY`` in the container config for
+    tests)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     source = _setting(config, "AUDIT_SIGNING_KEY") or _setting(config, "AUDIT_SIGNING_KEY_FILE")
@@ -76,17 +77,13 @@ def settings_from_config(config) -> handlers.AuditSettings:
         key = load_signing_key(source)
     except SigningKeyError as exc:
         raise RuntimeError(f"audit signing key: {exc}") from None
-    pepper = _setting(config, "AUDIT_LOOKUP_PEPPER")
-    if pepper is None:
-        with open(_dev_secret_file("audit-lookup.pepper",
-                                   secrets.token_hex(32).encode()), "rb") as fh:
-            pepper = fh.read().decode().strip()
+    person_key = config.get("PERSON_KEY")
     log_id = _setting(config, "AUDIT_LOG_ID") or "zhicheng-audit"
     env = {k: v for k, v in {**os.environ, **{k: str(v) for k, v in config.items()
                                                if isinstance(k, str)}}.items()
            if k.startswith("AUDIT_POLICY_")}
     return handlers.AuditSettings(log_id=log_id, signer=HeadSigner(key, log_id),
-                                  pepper=pepper.encode(), policy=policy_from_settings(env),
+                                  person_key=person_key.encode() if person_key else None, policy=policy_from_settings(env),
                                   replay=_experts_replay())
 
 
@@ -190,7 +187,7 @@ class AuditService(ServiceBase):
         if not isinstance(body, dict) or not isinstance(body.get("identity_number"), str):
             raise InvalidInput("send {\"identity_number\": ...}",
                                details={"fields": {"identity_number": ["required"]}})
-        term = handlers.applicant_term(body["identity_number"], self.audit_log.settings.pepper)
+        term = handlers.applicant_term(body["identity_number"], self.audit_log.settings.person_key)
         return self._query(request, term)
 
     # --- integrity ------------------------------------------------------------------------

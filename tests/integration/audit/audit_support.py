@@ -13,7 +13,7 @@ from shared.migrations import upgrade
 
 T0 = datetime(2023, 9, 1, 9, 0, tzinfo=CHINA)
 IDENTITY = "11010519491231002X"
-PEPPER = b"integration-pepper"
+PERSON_KEY = b"integration-person-key"
 
 
 def envelope(event_type, producer="review", minutes=0, **payload):
@@ -33,7 +33,7 @@ def audit_log(key=None):
     key = key or Ed25519PrivateKey.generate()
     return handlers.AuditLog(handlers.AuditSettings(log_id="test-log",
                                                     signer=HeadSigner(key, "test-log"),
-                                                    pepper=PEPPER))
+                                                    person_key=PERSON_KEY))
 
 
 def record(db, log, clock, env):

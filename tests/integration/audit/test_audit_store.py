@@ -178,13 +178,13 @@ def test_applicants_are_found_by_identity_number_and_shown_masked(databases, clo
     log = audit_log()
     for env in a_case_story("C1"):
         record(db, log, clock, env)
-    term = handlers.applicant_term(IDENTITY.lower(), log.settings.pepper)
+    term = handlers.applicant_term(IDENTITY.lower(), log.settings.person_key)
     with db.engine.connect() as conn:
         page = handlers.query_records(conn, handlers.Masking(names=False), term=term)
         stored = conn.execute(text("SELECT value FROM audit_record_terms WHERE kind='applicant'")).scalars().all()
     assert len(page["items"]) == 1
     shown = json.dumps(page["items"], ensure_ascii=False)
-    assert IDENTITY not in shown and "张三" not in shown and "110***********002X" in shown
+    assert IDENTITY not in shown and "张三" not in shown and "110105********002X" in shown
     assert IDENTITY not in "".join(stored)
     db.dispose()
 
@@ -203,4 +203,22 @@ def test_case_timelines_page_oldest_or_newest_first(databases, clock):
     positions = [i["position"] for i in first["items"] + rest["items"]]
     assert positions == [0, 1, 2] and rest["next_cursor"] is None
     assert [i["position"] for i in newest["items"]] == [2, 1, 0]
+    db.dispose()
+
+
+def test_events_carrying_only_the_applicant_pseudonym_are_found_by_identity_number(databases, clock):
+    from shared.personal import applicant_key
+    from tests.integration.audit.audit_support import PERSON_KEY
+
+    db = audit_database(databases)
+    log = audit_log()
+    pseudonym = applicant_key(IDENTITY, PERSON_KEY)
+    record(db, log, clock, envelope("applicant_failed", "review", 1, case_id="C1", committee_id="K7",
+                                    applicant_key=pseudonym, year=2023))
+    record(db, log, clock, envelope("applicant_failed", "review", 2, case_id="C2", committee_id="K7",
+                                    applicant_key=applicant_key("11010519491231002X", b"other"), year=2023))
+    with db.engine.connect() as conn:
+        page = handlers.query_records(conn, handlers.Masking(), term=handlers.applicant_term(
+            IDENTITY, log.settings.person_key))
+    assert [i["event"]["payload"]["case_id"] for i in page["items"]] == ["C1"]
     db.dispose()

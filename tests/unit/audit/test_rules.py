@@ -11,7 +11,7 @@ from services.audit.rules import (
 
 pytestmark = pytest.mark.unit
 
-PEPPER = b"test-pepper"
+PEPPER = b"test-person-key"
 ID = "11010519491231002X"
 
 
@@ -29,8 +29,8 @@ def test_a_valid_identity_number_is_normalised_and_an_invalid_one_refused_withou
 
 
 def test_identity_numbers_and_names_are_masked():
-    assert mask_identity_number(ID) == "110***********002X"
-    assert mask_name("张三") == "张*" and mask_name("欧阳娜娜") == "欧***"
+    assert mask_identity_number(ID) == "110105********002X"
+    assert mask_name("张三") == "张*" and mask_name("欧阳娜娜") == "欧**娜"
 
 
 def test_masking_reaches_nested_payloads_and_can_spare_names():
@@ -44,13 +44,14 @@ def test_masking_reaches_nested_payloads_and_can_spare_names():
 
 def test_index_terms_find_cases_committees_experts_and_applicants_anywhere():
     terms = index_terms(envelope(case_id="C1", committee_id="K7", applicant={"identity_number": ID},
-                                 panel={"expert_ids": ["X1", "X2"]}, case_ids=["C2"]), PEPPER)
+                                 panel={"expert_ids": ["X1", "X2"]}, case_ids=["C2"],
+                                 other={"applicant_key": "k" * 32}), PEPPER)
     assert terms.case_ids == {"C1", "C2"} and terms.committee_ids == {"K7"}
     assert terms.expert_ids == {"X1", "X2"}
-    assert terms.applicant_keys == {applicant_key(ID, PEPPER)}
+    assert terms.applicant_keys == {applicant_key(ID, PEPPER), "k" * 32}
     assert terms.event_type == "submission_accepted" and terms.occurred_at.year == 2023
 
 
-def test_the_applicant_key_hides_the_number_and_depends_on_the_pepper():
+def test_the_applicant_key_hides_the_number_and_depends_on_the_key():
     key = applicant_key(ID, PEPPER)
     assert ID not in key and key != applicant_key(ID, b"other") and key == applicant_key(ID.lower(), PEPPER)
