@@ -7,42 +7,49 @@ and a notice event (通报). Monitors judge by the times carried in payloads (``
 ``ends_at``...), not by arrival order. An event that arrives before the event it depends on (e.g. a
 meeting before its publicity, from two services' queues) is judged with what is known then.
 
-Event payload fields the monitors rely on (other fields are ignored; missing optional fields mean
-"unknown", never a violation by themselves unless stated):
+Event payload fields the monitors rely on, aligned with the producers' schemas in
+shared/events/{intake,review,experts}.py (other fields are ignored; a missing optional field means
+"unknown", never a violation by itself). Older test-only shapes (``meeting_held``,
+``emergency_draw_made``, ``pool_change_applied``, ``stage``/``ends_at``...) are still read.
 
-=============================  ===============================================================
-event type                     fields used
-=============================  ===============================================================
-``publicity_started``          ``case_ids`` (or ``case_id``), ``stage`` (``pre_review`` 评前公示 |
-                               ``post_review`` 评后公示), ``ends_at``
-``meeting_held``               ``meeting_id``, ``committee_id``, ``case_ids``, ``held_at``
-``result_published``           ``case_id``, ``committee_id``, ``published_at``, ``outcome``
-                               (``passed`` | ``failed``)
-``panel_drawn``                ``draw_id``, ``meeting_id``, ``committee_id``, ``panel_size``,
-                               ``expert_ids``, ``drawn_at``; optional ``case_ids``; optional
-                               ``receipt`` (the draw's revealed inputs, replayed by the injected
-                               ``replay`` function)
-``emergency_draw_made``        ``draw_id``, ``meeting_id``, ``committee_id``, ``panel_size``,
-                               ``expert_ids`` (the emergency experts), ``approval_id`` (null when
-                               the bureau did not approve), ``drawn_at``; optional ``receipt``
-``expert_enrolled``            ``expert_id``, ``employer_id``, ``term_ends_on`` (date), optional
-                               ``committee_id``, ``change_id``
-``expert_term_renewed``        ``expert_id``, ``term_ends_on``
-``expert_suspended``           ``expert_id``, optional ``until`` (date)
-``expert_reinstated``          ``expert_id``
-``conflict_declared``          ``expert_id``, ``case_id``
-``expert_disciplined``         ``expert_id``, ``employer_id`` (the unit to notify), ``reason``
-``submission_accepted``        ``case_id``, ``committee_id``, ``employer_id``, optional
-                               ``region``, ``employer_kind``, ``specialty`` (scope check),
-                               ``reapplicant`` (bool), ``new_achievement_count`` (int)
-``plan_published``             ``plan_id``, ``committee_id``, ``material_deadline``
-``plan_deadline_changed``      ``plan_id``, ``committee_id``, ``approval_id`` (null when none)
-``case_frozen``                ``case_id``, ``frozen_at``
-``materials_changed``          ``case_id``, ``changed_at``
-``pool_change_requested``      ``change_id``, ``committee_id``
-``pool_change_approved``       ``change_id``, ``approval_id``
-``pool_change_applied``        ``change_id``, ``committee_id``, optional ``approval_id``
-=============================  ===============================================================
+===============================  =============================================================
+event type (producer)            fields used
+===============================  =============================================================
+``publicity_started`` (review)   ``case_id``, ``committee_id``, ``phase`` (``pre_review`` 评前公示
+                                 | ``post_review`` 评后公示), ``closes_at``
+``meeting_scheduled`` (review)   ``meeting_id``, ``committee_id``, ``case_ids``, ``starts_at``
+``votes_recorded`` (review)      ``case_id``, ``meeting_id``, ``committee_id``, ``at`` (the
+                                 meeting was held)
+``materials_frozen`` (review)    ``case_id``, ``committee_id``, ``at`` (on a docket: 不再补充)
+``materials_supplemented``       ``case_id``, ``committee_id``, ``at``
+``case_opened`` (review)         ``case_id``, ``submission_id``
+``case_decided`` (review)        ``case_id``, ``committee_id``, ``outcome``
+``result_published`` (review)    ``case_id``, ``committee_id``, ``at``
+``applicant_failed`` (review)    ``applicant_key``, ``year``
+``submission_accepted`` (intake) ``submission_id``, ``applicant_key``, ``plan_year``,
+                                 ``committee_code``; optional ``new_achievement_count``,
+                                 ``region``, ``employer_kind``, ``specialty``, ``industry``
+``archive_attempt_recorded``     ``applicant_key``, ``year``, ``outcome``
+``plan_published`` (intake)      ``year``
+``plan_deadline_changed``        ``year``, ``committee_code``, ``plan_state``, ``approval``
+``expert_registered`` (experts)  ``expert_id``, ``employer``, ``term_end``, ``via``,
+                                 ``committee_ids``
+``expert_term_expired``          ``expert_id``, ``term_end``
+``expert_disciplined``           ``expert_id``, ``unit`` (to notify), ``misconduct``,
+                                 ``sanction`` (``suspend`` | ``remove``)
+``pool_change_approved``         ``request_id``, ``expert_id``
+``panel_requested`` (review)     ``meeting_id``, ``applicants`` (``employer``),
+                                 ``declared_conflicts`` (expert id -> applicant refs)
+``draw_committed`` (experts)     ``round_id``, ``commitment_digest``, ``panel_size``,
+                                 ``committee_id``
+``draw_party_committed``         ``round_id``, ``party``, ``party_commitment``
+``panel_drawn`` /                ``round_id``, ``meeting_id``, ``panel_size``, ``panel_digest``;
+``emergency_panel_drawn``        emergency: ``approval_id``, ``seats``
+``emergency_draw_approved``      ``approval_id``, ``meeting_id``, ``seats``
+``draw_seed_revealed``           ``round_id``, ``meeting_id``, ``commitment_digest``, ``seed``,
+                                 ``secrets``, ``beacon_value``, ``panel``, ``reserves``,
+                                 ``revealed_at``
+===============================  =============================================================
 
 Findings never carry names or identity numbers: only ids (case, meeting, expert, committee).
 
@@ -172,12 +179,15 @@ class Monitor(Protocol):
     def restore(self, state: Mapping[str, Any]) -> None: ...
 
 
-def _when(payload: Mapping[str, Any], name: str, default: datetime) -> datetime:
-    value = payload.get(name)
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str) and value:
-        return parse_instant(value)
+def _when(payload: Mapping[str, Any], name: str, default: datetime,
+          *fallbacks: str) -> datetime:
+    """The instant in the first of ``name``, ``*fallbacks`` the payload has (else ``default``)."""
+    for key in (name, *fallbacks):
+        value = payload.get(key)
+        if isinstance(value, datetime):
+            return value
+        if isinstance(value, str) and value:
+            return parse_instant(value)
     return default
 
 
@@ -233,37 +243,74 @@ class _StateMonitor:
                        committee_id=committee_id, notify_unit=notify_unit)
 
 
+def _publicity_end(event: AuditEvent, p: Mapping[str, Any], stage: str) -> str | None:
+    """When a publicity of ``stage`` closes, from review's ``phase``/``closes_at`` (or
+    ``stage``/``ends_at``)."""
+    if (p.get("phase") or p.get("stage")) != stage:
+        return None
+    if not (p.get("closes_at") or p.get("ends_at")):
+        return None
+    return _when(p, "closes_at", event.occurred_at, "ends_at").isoformat()
+
+
 class PublicityBeforeMeeting(_StateMonitor):
-    """评前公示: a meeting held while (or without) a case's pre-review publicity."""
+    """评前公示: a case reviewed at a meeting before (or without) its pre-review publicity ended.
+
+    A meeting scheduled to start before a docketed case's publicity closes is flagged when it is
+    scheduled; a vote on a case (the meeting was held) before the close, or with no pre-review
+    publicity at all, when the vote is recorded. Each case and meeting is flagged once.
+    """
 
     rule = PRE_REVIEW_PUBLICITY
-    event_types = frozenset({"publicity_started", "meeting_held"})
+    event_types = frozenset({"publicity_started", "meeting_scheduled", "votes_recorded",
+                             "meeting_held"})
 
     def initial_state(self) -> dict[str, Any]:
-        return {"ends": {}}
+        return {"ends": {}, "flagged": {}}
 
     def on_publicity_started(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        if p.get("stage") != "pre_review" or not p.get("ends_at"):
+        ends = _publicity_end(event, p, "pre_review")
+        if ends is None:
             return
         for case_id in _ids(p, "case_ids", "case_id"):
-            self.state["ends"][case_id] = _when(p, "ends_at", event.occurred_at).isoformat()
+            self.state["ends"][case_id] = ends
 
-    def on_meeting_held(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        held = _when(p, "held_at", event.occurred_at)
+    def _check(self, event: AuditEvent, p: Mapping[str, Any], cases: list[str],
+               held: datetime, *, missing_is_violation: bool) -> list[Finding]:
         out = []
-        for case_id in _ids(p, "case_ids", "case_id"):
+        meeting = str(p.get("meeting_id"))
+        for case_id in cases:
+            flag_key = f"{case_id}|{meeting}"
+            if flag_key in self.state["flagged"]:
+                continue
             ends = self.state["ends"].get(case_id)
             if ends is None:
+                if not missing_is_violation:
+                    continue
                 detail = f"case {case_id} had no pre-review publicity"
             elif parse_instant(ends) > held:
-                detail = f"case {case_id}: meeting held before its pre-review publicity ended"
+                detail = f"case {case_id}: meeting before its pre-review publicity ended"
             else:
                 continue
+            self.state["flagged"][flag_key] = event.event_id
             out.append(self.finding(event, "case", case_id, committee_id=p.get("committee_id"),
-                                    detail=detail, field="held_at",
-                                    meeting_id=p.get("meeting_id"), publicity_ends_at=ends,
-                                    held_at=held.isoformat()))
+                                    detail=detail, field="held_at", meeting_id=p.get("meeting_id"),
+                                    publicity_ends_at=ends, held_at=held.isoformat()))
         return out
+
+    def on_meeting_scheduled(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        starts = _when(p, "starts_at", event.occurred_at)
+        return self._check(event, p, _ids(p, "case_ids", "case_id"), starts,
+                           missing_is_violation=False)
+
+    def on_votes_recorded(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        return self._check(event, p, _ids(p, "case_ids", "case_id"),
+                           _when(p, "at", event.occurred_at), missing_is_violation=True)
+
+    def on_meeting_held(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        return self._check(event, p, _ids(p, "case_ids", "case_id"),
+                           _when(p, "held_at", event.occurred_at, "at"),
+                           missing_is_violation=True)
 
 
 class PublicityBeforeResult(_StateMonitor):
@@ -276,13 +323,14 @@ class PublicityBeforeResult(_StateMonitor):
         return {"ends": {}}
 
     def on_publicity_started(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        if p.get("stage") != "post_review" or not p.get("ends_at"):
+        ends = _publicity_end(event, p, "post_review")
+        if ends is None:
             return
         for case_id in _ids(p, "case_ids", "case_id"):
-            self.state["ends"][case_id] = _when(p, "ends_at", event.occurred_at).isoformat()
+            self.state["ends"][case_id] = ends
 
     def on_result_published(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        published = _when(p, "published_at", event.occurred_at)
+        published = _when(p, "published_at", event.occurred_at, "at")
         out = []
         for case_id in _ids(p, "case_ids", "case_id"):
             ends = self.state["ends"].get(case_id)
@@ -299,40 +347,61 @@ class PublicityBeforeResult(_StateMonitor):
 
 
 class EmergencyDrawCap(_StateMonitor):
-    """应急抽取: each emergency draw needs approval; all of a meeting's together stay within 30%."""
+    """应急抽取: each emergency draw needs the bureau's approval (for at least its seats); all of
+    a meeting's emergency seats together stay within 30% of its panel."""
 
     rule = EMERGENCY_DRAW
-    event_types = frozenset({"panel_drawn", "emergency_draw_made"})
+    event_types = frozenset({"panel_drawn", "emergency_draw_approved", "emergency_panel_drawn",
+                             "emergency_draw_made"})
 
     def __init__(self, policy: AuditPolicy | None = None) -> None:
         self.policy = policy or AuditPolicy()
         super().__init__()
 
     def initial_state(self) -> dict[str, Any]:
-        return {"panel_size": {}, "emergency": {}}
+        return {"panel_size": {}, "emergency": {}, "approvals": {}}
 
     def on_panel_drawn(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
         if p.get("meeting_id") is not None and p.get("panel_size"):
             self.state["panel_size"][str(p["meeting_id"])] = int(p["panel_size"])
 
+    def on_emergency_draw_approved(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        self.state["approvals"][str(p["approval_id"])] = {
+            "meeting_id": str(p.get("meeting_id")), "seats": int(p.get("seats") or 0)}
+
+    def on_emergency_panel_drawn(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        approval = self.state["approvals"].get(str(p.get("approval_id")))
+        approved = approval is not None and approval["meeting_id"] == str(p.get("meeting_id"))
+        seats = int(p.get("seats") or 0)
+        return self._judge(event, p, seats, approved,
+                           over_approval=approved and seats > approval["seats"])
+
     def on_emergency_draw_made(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        seats = len(_ids(p, "expert_ids", "expert_id"))
+        return self._judge(event, p, seats, bool(p.get("approval_id")), over_approval=False)
+
+    def _judge(self, event: AuditEvent, p: Mapping[str, Any], seats: int, approved: bool, *,
+               over_approval: bool) -> list[Finding]:
         meeting = str(p.get("meeting_id"))
-        draw = str(p.get("draw_id", event.event_id))
-        experts = _ids(p, "expert_ids", "expert_id")
-        size = int(p.get("panel_size") or self.state["panel_size"].get(meeting) or 0)
-        total = self.state["emergency"].get(meeting, 0) + len(experts)
+        draw = str(p.get("panel_id") or p.get("round_id") or p.get("draw_id") or event.event_id)
+        size = int(self.state["panel_size"].get(meeting) or p.get("panel_size") or 0)
+        total = self.state["emergency"].get(meeting, 0) + seats
         self.state["emergency"][meeting] = total
         out = []
-        if not p.get("approval_id"):
+        if not approved:
             out.append(self.finding(event, "draw", draw, committee_id=p.get("committee_id"),
                                     field="approval_id", meeting_id=meeting,
                                     detail="emergency draw without the bureau's approval"))
+        elif over_approval:
+            out.append(self.finding(event, "draw", draw, committee_id=p.get("committee_id"),
+                                    field="seats", meeting_id=meeting,
+                                    detail="emergency draw filled more seats than approved"))
         cap = self.policy.emergency_draw_cap
         if size <= 0 or Fraction(total, size) > cap:
             out.append(self.finding(event, "draw", draw, committee_id=p.get("committee_id"),
-                                    field="expert_ids", meeting_id=meeting,
+                                    field="seats", meeting_id=meeting,
                                     emergency_experts=total, panel_size=size,
-                                    detail=f"{total} emergency expert(s) on a panel of {size} "
+                                    detail=f"{total} emergency seat(s) on a panel of {size} "
                                            f"exceeds {float(cap):.0%}"))
         return out
 
@@ -341,12 +410,62 @@ class EligibleExperts(_StateMonitor):
     """回避/任期/暂停: a panel drawn with an expired, suspended or conflicting expert."""
 
     rule = ELIGIBLE_EXPERT
-    event_types = frozenset({"expert_enrolled", "expert_term_renewed", "expert_suspended",
-                             "expert_reinstated", "conflict_declared", "submission_accepted",
-                             "meeting_scheduled", "panel_drawn", "emergency_draw_made"})
+    event_types = frozenset({"expert_enrolled", "expert_registered", "expert_term_renewed",
+                             "expert_term_expired", "expert_suspended", "expert_reinstated",
+                             "expert_disciplined", "conflict_declared", "submission_accepted",
+                             "meeting_scheduled", "panel_requested", "panel_drawn",
+                             "emergency_draw_made", "draw_seed_revealed"})
 
     def initial_state(self) -> dict[str, Any]:
-        return {"experts": {}, "case_employer": {}, "conflicts": {}, "meeting_cases": {}}
+        return {"experts": {}, "case_employer": {}, "conflicts": {}, "meeting_cases": {},
+                "meeting_employers": {}, "meeting_conflicts": {}}
+
+    # experts service's events (expert_registered ... draw_seed_revealed)
+    def on_expert_registered(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        e = self._expert(str(p["expert_id"]))
+        e.update({"employer_id": p.get("employer"), "term_ends_on": p.get("term_end"),
+                  "suspended": False})
+
+    def on_expert_term_expired(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        e = self._expert(str(p["expert_id"]))
+        e["term_ends_on"] = p.get("term_end") or p.get("expired_on")
+        e["expired"] = True
+
+    def on_expert_disciplined(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        e = self._expert(str(p["expert_id"]))
+        e["suspended"] = True
+        e["suspended_until"] = None
+        if p.get("sanction") == "remove":
+            e["removed"] = True
+
+    def on_panel_requested(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        meeting = str(p.get("meeting_id"))
+        employers = sorted({str(a.get("employer")) for a in p.get("applicants") or []
+                            if isinstance(a, Mapping) and a.get("employer")})
+        self.state["meeting_employers"][meeting] = employers
+        self.state["meeting_conflicts"][meeting] = sorted(
+            str(k) for k, v in (p.get("declared_conflicts") or {}).items() if v)
+
+    def on_draw_seed_revealed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        """The sealed panel is revealed when the meeting starts: judge its members then."""
+        on = _when(p, "revealed_at", event.occurred_at).date()
+        meeting = str(p.get("meeting_id"))
+        employers = set(self.state["meeting_employers"].get(meeting, []))
+        declared = set(self.state["meeting_conflicts"].get(meeting, []))
+        out = []
+        for expert_id in _ids(p, "panel", "expert_id"):
+            reasons = self._reasons(expert_id, on, [])
+            e = self.state["experts"].get(expert_id) or {}
+            if e.get("employer_id") is not None and str(e["employer_id"]) in employers:
+                reasons.append("same employer as an applicant on the docket")
+            if expert_id in declared:
+                reasons.append("declared conflict with an applicant on the docket")
+            if reasons:
+                out.append(self.finding(event, "expert", expert_id, committee_id=p.get(
+                    "committee_id"), field="panel", round_id=p.get("round_id"),
+                    meeting_id=p.get("meeting_id"), reasons=reasons,
+                    detail=f"expert {expert_id} on the panel although " + ", ".join(reasons)))
+        return out
 
     def _expert(self, expert_id: str) -> dict[str, Any]:
         return self.state["experts"].setdefault(expert_id, {})
@@ -406,8 +525,10 @@ class EligibleExperts(_StateMonitor):
             return ["not in the pool"]
         reasons = []
         term_end = _day(e.get("term_ends_on"))
-        if term_end is not None and term_end < on:
+        if (term_end is not None and term_end < on) or (e.get("expired") and term_end is None):
             reasons.append("term expired")
+        if e.get("removed"):
+            reasons.append("removed from the pool")
         if e.get("suspended"):
             until = _day(e.get("suspended_until"))
             if until is None or until >= on:
@@ -441,17 +562,115 @@ def reference_replay(receipt: Mapping[str, Any]) -> list[str] | None:
 Replay = Callable[[Mapping[str, Any]], "list[str] | None"]
 
 
+class DrawTools(Protocol):
+    """The experts service's draw hashing (services/experts/draw.py), used to replay a reveal."""
+
+    def party_commitment(self, round_digest: str, party: str, secret_hex: str) -> str: ...
+
+    def derive_seed(self, round_digest: str, reveals: Mapping[str, str],
+                    beacon_value: str | None) -> bytes: ...
+
+    def panel_digest(self, panel: Sequence[str], reserves: Sequence[str]) -> str: ...
+
+
+def experts_draw_tools() -> DrawTools | None:
+    try:
+        from services.experts import draw  # the experts service's own definitions
+    except ImportError:
+        return None
+    if not all(hasattr(draw, n) for n in ("party_commitment", "derive_seed", "panel_digest")):
+        return None
+    return draw  # type: ignore[return-value]
+
+
 class DrawReproducible(_StateMonitor):
-    """随机抽取可复现: replaying a draw's revealed inputs must give exactly its panel."""
+    """随机抽取可复现: a revealed draw must reproduce what was committed and sealed.
+
+    For the experts service's rounds (``draw_committed`` → ``draw_party_committed`` →
+    ``panel_drawn`` → ``draw_seed_revealed``): every committed party revealed a secret matching
+    its commitment (at least two parties), the seed follows from the round digest, the secrets and
+    the beacon, the revealed panel and reserves give the digest published while sealed, and the
+    panel has the committed size. The eligible list itself travels only as a hash, so the
+    selection is replayed with the draw receipt (``zhicheng draw verify``), not here. A legacy
+    ``receipt`` in ``panel_drawn`` is replayed with the injected ``replay``.
+    """
 
     rule = DRAW_REPRODUCIBLE
-    event_types = frozenset({"panel_drawn", "emergency_draw_made"})
+    event_types = frozenset({"draw_committed", "draw_party_committed", "panel_drawn",
+                             "emergency_panel_drawn", "draw_seed_revealed",
+                             "emergency_draw_made"})
 
-    def __init__(self, replay: Replay = reference_replay) -> None:
+    def __init__(self, replay: Replay = reference_replay,
+                 tools: DrawTools | None | str = "experts") -> None:
         self.replay = replay
+        self.tools = experts_draw_tools() if tools == "experts" else tools
         super().__init__()
 
+    def initial_state(self) -> dict[str, Any]:
+        return {"rounds": {}}
+
+    def _round(self, round_id: Any) -> dict[str, Any]:
+        return self.state["rounds"].setdefault(str(round_id), {"commitments": {}})
+
+    def on_draw_committed(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        r = self._round(p["round_id"])
+        r.update({"digest": p.get("commitment_digest"), "panel_size": p.get("panel_size"),
+                  "reserves": p.get("reserves"), "parties": list(p.get("parties") or []),
+                  "committee_id": p.get("committee_id")})
+
+    def on_draw_party_committed(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        self._round(p["round_id"])["commitments"][str(p["party"])] = p.get("party_commitment")
+
     def on_panel_drawn(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        if p.get("round_id") is not None and p.get("panel_digest"):
+            self._round(p["round_id"])["panel_digest"] = p["panel_digest"]
+        return self._legacy_receipt(event, p)
+
+    def on_emergency_panel_drawn(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        if p.get("round_id") is not None and p.get("panel_digest"):
+            self._round(p["round_id"])["panel_digest"] = p["panel_digest"]
+
+    def on_draw_seed_revealed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        r = self._round(p["round_id"])
+        digest = p.get("commitment_digest") or r.get("digest")
+        secrets = {str(k): str(v) for k, v in (p.get("secrets") or {}).items()}
+        panel = [str(x) for x in p.get("panel") or []]
+        reserves = [str(x) for x in p.get("reserves") or []]
+        problems = []
+        if r.get("digest") and p.get("commitment_digest") and \
+                r["digest"] != p["commitment_digest"]:
+            problems.append("the reveal names another commitment than the round's")
+        if len(r["commitments"]) < 2 and len(secrets) < 2:
+            problems.append("fewer than two parties contributed to the seed")
+        missing = sorted(set(r["commitments"]) - set(secrets))
+        if missing:
+            problems.append(f"committed parties did not reveal: {', '.join(missing)}")
+        if r.get("panel_size") is not None and len(panel) != int(r["panel_size"]):
+            problems.append("the revealed panel does not have the committed size")
+        tools = self.tools
+        if tools is not None and digest:
+            try:
+                for party, secret in secrets.items():
+                    committed = r["commitments"].get(party)
+                    if committed is not None and \
+                            tools.party_commitment(digest, party, secret) != committed:
+                        problems.append(f"party {party}'s secret does not match its commitment")
+                seed = tools.derive_seed(digest, secrets, p.get("beacon_value"))
+                if seed.hex() != str(p.get("seed")):
+                    problems.append("the revealed seed does not follow from the secrets")
+                if r.get("panel_digest") and \
+                        tools.panel_digest(panel, reserves) != r["panel_digest"]:
+                    problems.append("the revealed panel is not the one sealed at the draw")
+            except (ValueError, TypeError):
+                problems.append("the reveal cannot be replayed")
+        if not problems:
+            return []
+        return [self.finding(event, "draw", str(p["round_id"]),
+                             committee_id=p.get("committee_id") or r.get("committee_id"),
+                             field="seed", meeting_id=p.get("meeting_id"), problems=problems,
+                             detail="; ".join(problems))]
+
+    def _legacy_receipt(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         receipt = p.get("receipt")
         if not isinstance(receipt, Mapping):
             return []
@@ -467,11 +686,12 @@ class DrawReproducible(_StateMonitor):
                              committee_id=p.get("committee_id"), field="receipt",
                              meeting_id=p.get("meeting_id"), detail=detail)]
 
-    on_emergency_draw_made = on_panel_drawn
+    def on_emergency_draw_made(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        return self._legacy_receipt(event, p)
 
 
 class PlanDeadlineFixed(_StateMonitor):
-    """评审计划发布后申报截止时间不得调整 (unless approved)."""
+    """评审计划发布后申报截止时间不得调整 (unless a special approval is recorded)."""
 
     rule = PLAN_DEADLINE
     event_types = frozenset({"plan_published", "plan_deadline_changed"})
@@ -480,15 +700,22 @@ class PlanDeadlineFixed(_StateMonitor):
         return {"published": {}}
 
     def on_plan_published(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        self.state["published"][str(p["plan_id"])] = p.get("material_deadline")
+        if p.get("plan_id") is not None:
+            self.state["published"][str(p["plan_id"])] = p.get("material_deadline")
+        if p.get("year") is not None:  # intake publishes a year's plan for many committees
+            self.state["published"][f"year:{p['year']}"] = p.get("published_at")
 
     def on_plan_deadline_changed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        plan = str(p["plan_id"])
-        if plan not in self.state["published"] or p.get("approval_id"):
+        plan = str(p.get("plan_id") or f"year:{p.get('year')}")
+        published = plan in self.state["published"] or p.get("plan_state") == "published"
+        approved = bool(p.get("approval_id") or p.get("approval"))
+        if not published or approved:
             return []
-        return [self.finding(event, "plan", plan, committee_id=p.get("committee_id"),
-                             field="material_deadline",
-                             published_deadline=self.state["published"][plan],
+        committee = p.get("committee_id") or p.get("committee_code")
+        subject = plan if p.get("plan_id") else f"{p.get('year')}/{committee}"
+        return [self.finding(event, "plan", subject, committee_id=committee,
+                             field="material_deadline", old_deadline=p.get("old_deadline"),
+                             new_deadline=p.get("new_deadline"),
                              detail="deadline changed after publication without approval")]
 
 
@@ -496,22 +723,29 @@ class MaterialsFrozen(_StateMonitor):
     """材料不再补充: a case's materials changed after it was frozen for the meeting."""
 
     rule = MATERIALS_FROZEN
-    event_types = frozenset({"case_frozen", "materials_changed", "submission_accepted"})
+    event_types = frozenset({"case_frozen", "materials_frozen", "materials_changed",
+                             "materials_supplemented", "submission_accepted"})
 
     def initial_state(self) -> dict[str, Any]:
         return {"frozen": {}, "committee": {}}
 
     def on_submission_accepted(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        committee = p.get("committee_id") or p.get("committee_code")
+        if committee is not None and p.get("case_id") is not None:
+            self.state["committee"][str(p["case_id"])] = committee
+
+    def on_case_frozen(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        self.state["frozen"][str(p["case_id"])] = _when(p, "frozen_at", event.occurred_at,
+                                                        "at").isoformat()
         if p.get("committee_id") is not None:
             self.state["committee"][str(p["case_id"])] = p["committee_id"]
 
-    def on_case_frozen(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        self.state["frozen"][str(p["case_id"])] = _when(p, "frozen_at", event.occurred_at).isoformat()
+    on_materials_frozen = on_case_frozen
 
     def on_materials_changed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         case_id = str(p["case_id"])
         frozen = self.state["frozen"].get(case_id)
-        changed = _when(p, "changed_at", event.occurred_at)
+        changed = _when(p, "changed_at", event.occurred_at, "at")
         if frozen is None or changed < parse_instant(frozen):
             return []
         return [self.finding(event, "case", case_id,
@@ -520,18 +754,29 @@ class MaterialsFrozen(_StateMonitor):
                              field="materials", frozen_at=frozen, changed_at=changed.isoformat(),
                              detail=f"case {case_id}: materials changed after it was frozen")]
 
+    on_materials_supplemented = on_materials_changed
+
 
 class PoolChangeApproved(_StateMonitor):
-    """专家库调整须事先备案同意: a pool change applied without the bureau's prior approval."""
+    """专家库调整须事先备案同意: a pool change took effect without the bureau's prior approval.
+
+    Legacy ``pool_change_applied`` carries its ``change_id``; with the experts service an expert
+    registered ``via`` a change request must have an approved request for that expert.
+    """
 
     rule = POOL_CHANGE
-    event_types = frozenset({"pool_change_approved", "pool_change_applied"})
+    event_types = frozenset({"pool_change_approved", "pool_change_applied",
+                             "expert_registered"})
 
     def initial_state(self) -> dict[str, Any]:
-        return {"approved": {}}
+        return {"approved": {}, "approved_experts": {}}
 
     def on_pool_change_approved(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        self.state["approved"][str(p["change_id"])] = p.get("approval_id") or event.event_id
+        change = p.get("change_id") or p.get("request_id")
+        if change is not None:
+            self.state["approved"][str(change)] = p.get("approval_id") or event.event_id
+        if p.get("expert_id") is not None:
+            self.state["approved_experts"][str(p["expert_id"])] = str(change)
 
     def on_pool_change_applied(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         change = str(p["change_id"])
@@ -540,6 +785,18 @@ class PoolChangeApproved(_StateMonitor):
         return [self.finding(event, "pool_change", change, committee_id=p.get("committee_id"),
                              field="approval_id",
                              detail="expert pool change took effect without prior approval")]
+
+    def on_expert_registered(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        if p.get("via") != "change_request":
+            return []
+        expert = str(p["expert_id"])
+        if expert in self.state["approved_experts"]:
+            return []
+        committees = p.get("committee_ids") or []
+        return [self.finding(event, "expert", expert,
+                             committee_id=str(committees[0]) if committees else None,
+                             field="via", detail=f"expert {expert} entered the pool by a change "
+                                                 f"request that was never approved")]
 
 
 @dataclass(frozen=True)
@@ -580,50 +837,91 @@ class IntakeScope(_StateMonitor):
         super().__init__()
 
     def on_submission_accepted(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        committee = p.get("committee_id")
+        committee = p.get("committee_id") or p.get("committee_code")
         scope = self.scopes(str(committee)) if committee is not None else None
         if scope is None:
             return []
         problems = scope.problems(p)
         if not problems:
             return []
-        return [self.finding(event, "case", str(p["case_id"]), committee_id=committee,
+        case = p.get("case_id") or p.get("submission_id")
+        return [self.finding(event, "case", str(case), committee_id=committee,
                              field="committee_id", problems=problems,
                              detail="; ".join(problems))]
 
 
 class ReapplicantAchievements(_StateMonitor):
-    """上年度未通过人员须有新增业绩: a re-applicant passed with no new achievement."""
+    """上年度未通过人员须有新增业绩: a re-applicant passed with no new achievement.
+
+    An applicant is a re-applicant when a failure of the previous year was recorded for their
+    ``applicant_key`` (review's ``applicant_failed`` or intake's ``archive_attempt_recorded``), or
+    when the acceptance says ``reapplicant``. The count of new achievements is read from the
+    acceptance (``new_achievement_count``); when intake does not state it, nothing is assumed.
+    The case passes at ``case_decided`` (outcome ``passed``) or ``result_published``.
+    """
 
     rule = REAPPLICANT
-    event_types = frozenset({"submission_accepted", "result_published"})
+    event_types = frozenset({"applicant_failed", "archive_attempt_recorded",
+                             "submission_accepted", "case_opened", "case_decided",
+                             "result_published"})
 
     def initial_state(self) -> dict[str, Any]:
-        return {"without_new": {}}
+        return {"failed": {}, "without_new": {}, "case_of": {}, "flagged": {}}
+
+    def on_applicant_failed(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        if p.get("applicant_key") and p.get("year") is not None:
+            years = self.state["failed"].setdefault(str(p["applicant_key"]), [])
+            if int(p["year"]) not in years:
+                years.append(int(p["year"]))
+
+    def on_archive_attempt_recorded(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        if p.get("outcome") == "failed":
+            self.on_applicant_failed(event, p)
 
     def on_submission_accepted(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
-        if p.get("reapplicant") and int(p.get("new_achievement_count") or 0) == 0:
-            self.state["without_new"][str(p["case_id"])] = p.get("committee_id")
+        ref = str(p.get("case_id") or p.get("submission_id"))
+        year = p.get("plan_year")
+        reapplicant = bool(p.get("reapplicant")) or (
+            year is not None and int(year) - 1 in self.state["failed"].get(
+                str(p.get("applicant_key")), []))
+        count = p.get("new_achievement_count")
+        if reapplicant and count is not None and int(count) == 0:
+            self.state["without_new"][ref] = p.get("committee_id") or p.get("committee_code")
 
-    def on_result_published(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        if p.get("outcome") != "passed":
-            return []
+    def on_case_opened(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        if p.get("case_id") is not None and p.get("submission_id") is not None:
+            self.state["case_of"][str(p["case_id"])] = str(p["submission_id"])
+
+    def _passed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         out = []
         for case_id in _ids(p, "case_ids", "case_id"):
-            if case_id in self.state["without_new"]:
-                out.append(self.finding(
-                    event, "case", case_id,
-                    committee_id=p.get("committee_id") or self.state["without_new"][case_id],
-                    field="new_achievement_count",
-                    detail=f"case {case_id}: re-applicant passed without new achievements"))
+            ref = case_id if case_id in self.state["without_new"] else \
+                self.state["case_of"].get(case_id)
+            if ref is None or ref not in self.state["without_new"] or \
+                    case_id in self.state["flagged"]:
+                continue
+            self.state["flagged"][case_id] = event.event_id
+            out.append(self.finding(
+                event, "case", case_id,
+                committee_id=p.get("committee_id") or self.state["without_new"][ref],
+                field="new_achievement_count",
+                detail=f"case {case_id}: re-applicant passed without new achievements"))
         return out
+
+    def on_case_decided(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        return self._passed(event, p) if p.get("outcome") == "passed" else []
+
+    def on_result_published(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
+        if p.get("outcome", "passed") != "passed":
+            return []
+        return self._passed(event, p)
 
 
 class ExpertDisciplined(_StateMonitor):
     """违反评审纪律的专家: every disciplinary decision becomes a notice to the expert's unit."""
 
     rule = EXPERT_DISCIPLINED
-    event_types = frozenset({"expert_enrolled", "expert_disciplined"})
+    event_types = frozenset({"expert_enrolled", "expert_registered", "expert_disciplined"})
 
     def initial_state(self) -> dict[str, Any]:
         return {"employer": {}}
@@ -632,12 +930,17 @@ class ExpertDisciplined(_StateMonitor):
         if p.get("employer_id") is not None:
             self.state["employer"][str(p["expert_id"])] = str(p["employer_id"])
 
+    def on_expert_registered(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        if p.get("employer") is not None:
+            self.state["employer"][str(p["expert_id"])] = str(p["employer"])
+
     def on_expert_disciplined(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         expert = str(p["expert_id"])
-        unit = p.get("employer_id") or self.state["employer"].get(expert)
+        unit = p.get("unit") or p.get("employer_id") or self.state["employer"].get(expert)
         return [self.finding(event, "expert", expert, committee_id=p.get("committee_id"),
                              notify_unit=str(unit) if unit is not None else None,
-                             field="expert_id", reason=p.get("reason"),
+                             field="expert_id", reason=p.get("reason") or p.get("misconduct"),
+                             sanction=p.get("sanction"), meeting_id=p.get("meeting_id"),
                              detail=f"expert {expert} disciplined; notice to their unit")]
 
 

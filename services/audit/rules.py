@@ -26,9 +26,9 @@ NAME_KEYS = frozenset({"name", "full_name", "applicant_name", "expert_name", "co
                        "姓名"})
 APPLICANT_KEY_KEYS = frozenset({"applicant_key"})
 CASE_KEYS = ("case_id", "case_ids", "submission_id", "submission_ids", "application_id")
-COMMITTEE_KEYS = ("committee_id", "committee_ids")
-EXPERT_KEYS = ("expert_id", "expert_ids", "reserve_ids", "reserve_expert_ids", "panel",
-               "reserves", "panel_expert_ids")
+COMMITTEE_KEYS = ("committee_id", "committee_ids", "committee_code", "committee_codes")
+EXPERT_KEYS = ("expert_id", "expert_ids", "reserve_ids", "reserve_expert_ids")
+EXPERT_LIST_KEYS = ("panel", "reserves")  # lists of expert ids (a count elsewhere is ignored)
 
 
 def normalise_identity_number(value: str) -> str:
@@ -117,6 +117,8 @@ def index_terms(envelope: Mapping[str, Any], person_key: bytes | None = None) ->
         elif key in COMMITTEE_KEYS:
             _collect(committees, item)
         elif key in EXPERT_KEYS:
+            _collect(experts, item)
+        elif key in EXPERT_LIST_KEYS and isinstance(item, list):
             _collect(experts, item)
         elif key in APPLICANT_KEY_KEYS and isinstance(item, str) and item:
             applicants.add(item)

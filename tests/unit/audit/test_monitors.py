@@ -88,7 +88,7 @@ def test_emergency_draws_above_thirty_percent_of_the_panel_are_a_violation():
     s("emergency_draw_made", draw_id="D3", meeting_id="M1", committee_id="K7", expert_ids=["i", "j"],
       approval_id="A2", drawn_at=at(2))
     found = run(EmergencyDrawCap(), s)
-    assert [(f.subject_id, f.violation.field) for f in found] == [("D3", "expert_ids")]
+    assert [(f.subject_id, f.violation.field) for f in found] == [("D3", "seats")]
     assert found[0].violation.context["emergency_experts"] == 3
 
 

@@ -55,3 +55,12 @@ def test_index_terms_find_cases_committees_experts_and_applicants_anywhere():
 def test_the_applicant_key_hides_the_number_and_depends_on_the_key():
     key = applicant_key(ID, PEPPER)
     assert ID not in key and key != applicant_key(ID, b"other") and key == applicant_key(ID.lower(), PEPPER)
+
+
+def test_index_terms_read_the_producers_real_field_names():
+    terms = index_terms(envelope(committee_code="K7", submission_id="SUB-1", panel=["X1", "X2"],
+                                 reserves=["X3"], applicant_key="a" * 32), PEPPER)
+    assert terms.committee_ids == {"K7"} and terms.case_ids == {"SUB-1"}
+    assert terms.expert_ids == {"X1", "X2", "X3"} and terms.applicant_keys == {"a" * 32}
+    counted = index_terms(envelope(meeting_id="M1", panel_size=7, reserves=2), PEPPER)
+    assert counted.expert_ids == frozenset()
