@@ -355,6 +355,18 @@ def query_records(conn, masking: Masking, *, term: tuple[str, str] | None = None
             "next_cursor": items[-1]["position"] if more and items else None}
 
 
+def case_term(conn, case_id: str) -> tuple[str, str]:
+    """The term that finds a case's whole story: review names a case by ``case_id`` and carries
+    intake's ``submission_id`` in every case event, intake knows only the submission id; so a
+    review case id is resolved to its submission id (both are indexed as ``case``)."""
+    first = repo.find_records(conn, term=("case", case_id), limit=1)
+    if first:
+        payload = json.loads(first[0]["envelope"]).get("payload") or {}
+        if payload.get("case_id") == case_id and isinstance(payload.get("submission_id"), str):
+            return ("case", payload["submission_id"])
+    return ("case", case_id)
+
+
 def applicant_term(identity_number: str, person_key: bytes | None) -> tuple[str, str]:
     return ("applicant", applicant_key(normalise_identity_number(identity_number), person_key))
 

@@ -167,8 +167,13 @@ class AuditService(ServiceBase):
 
     @http("GET", "/cases/<string:case_id>/timeline", roles=("inspector",))
     def case_timeline(self, request, case_id):
-        """The whole timeline of a case (案件全过程)."""
-        return self._query(request, ("case", case_id))
+        """The whole timeline of a case (案件全过程), from intake's submission on: a review case
+        id or an intake submission id."""
+        principal = self.auth.require(request, *READ_ROLES)
+        masking = handlers.masking_for(principal.roles)
+        with self.db.database.engine.connect() as conn:
+            term = handlers.case_term(conn, case_id)
+            return handlers.query_records(conn, masking, term=term, **_page(request))
 
     @http("GET", "/committees/<string:committee_id>/records", roles=("inspector",))
     def committee_records(self, request, committee_id):

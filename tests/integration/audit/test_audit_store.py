@@ -222,3 +222,20 @@ def test_events_carrying_only_the_applicant_pseudonym_are_found_by_identity_numb
             IDENTITY, log.settings.person_key))
     assert [i["event"]["payload"]["case_id"] for i in page["items"]] == ["C1"]
     db.dispose()
+
+
+def test_a_review_case_id_resolves_to_the_whole_story_from_intake_on(databases, clock):
+    db = audit_database(databases)
+    log = audit_log()
+    record(db, log, clock, envelope("submission_accepted", "intake", 0, submission_id="SUB-1",
+                                    applicant_key="a" * 32, committee_code="K7"))
+    record(db, log, clock, envelope("case_opened", "review", 1, case_id="CASE-1",
+                                    submission_id="SUB-1", committee_id="K7"))
+    record(db, log, clock, envelope("case_opened", "review", 2, case_id="CASE-2",
+                                    submission_id="SUB-2", committee_id="K7"))
+    with db.engine.connect() as conn:
+        term = handlers.case_term(conn, "CASE-1")
+        page = handlers.query_records(conn, handlers.Masking(), term=term)
+        assert handlers.case_term(conn, "SUB-1") == ("case", "SUB-1")
+    assert [i["event_type"] for i in page["items"]] == ["submission_accepted", "case_opened"]
+    db.dispose()
