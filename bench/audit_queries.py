@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from bench.common import machine, summary
-from services.audit import handlers, repository as repo
+from services.audit import handlers
 from services.audit.checkpoint import HeadSigner
 from services.audit.ledger import Ledger, envelope_text, record_content_from_text
 from services.audit.models import audit_records, metadata

@@ -1,6 +1,5 @@
 """The audit service over HTTP: an authorization matrix for every endpoint, and the inspectors'
 flows (records, proofs, exports, notices, spot checks, patrols, key supervision)."""
-import json
 from datetime import timedelta
 
 import pytest

@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from services.audit.chain import (
-    GENESIS_HASH, CanonicalEncodingError, ChainedRecord, HashChain, canonical_bytes, iter_chain,
+    GENESIS_HASH, CanonicalEncodingError, HashChain, canonical_bytes, iter_chain,
     verify_chain,
 )
 
