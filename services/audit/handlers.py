@@ -74,28 +74,33 @@ class AuditLog:
             self.ledger = None
             self.monitors = None
 
-    def sync(self, conn) -> Ledger:
-        """Load the ledger (and monitor state) if needed; take in records another writer added."""
+    def sync(self, conn, *, with_monitors: bool = False) -> Ledger:
+        """Load the ledger if needed and take in records another writer added; with
+        ``with_monitors`` also the monitors' state (rebuilt by replaying the stored events they
+        watch: only the recording path needs it, proofs and heads do not wait for it)."""
         with self.lock:
             if self.ledger is None:
                 ledger = Ledger()
                 ledger.load(repo.ledger_rows(conn))
-                monitors = self.new_monitors()
-                for _position, envelope in repo.monitored_envelopes(
-                        conn, monitors.event_types, ledger.size):
-                    if envelope.get("producer") != "audit":
-                        monitors.observe(AuditEvent.from_envelope(envelope))
-                self.ledger, self.monitors = ledger, monitors
+                self.ledger, self.monitors = ledger, None
             else:
                 start = self.ledger.size
                 tail = list(repo.ledger_rows(conn, start))
                 if tail:
                     self.ledger.load(tail)
-                    for _position, envelope in repo.monitored_envelopes(
-                            conn, self.monitors.event_types, self.ledger.size, start):
-                        if envelope.get("producer") != "audit":
-                            self.monitors.observe(AuditEvent.from_envelope(envelope))
+                    if self.monitors is not None:
+                        self._replay(conn, self.monitors, start)
+            if with_monitors and self.monitors is None:
+                monitors = self.new_monitors()
+                self._replay(conn, monitors, 0)
+                self.monitors = monitors
             return self.ledger
+
+    def _replay(self, conn, monitors: MonitorSuite, start: int) -> None:
+        for _position, envelope in repo.monitored_envelopes(conn, monitors.event_types,
+                                                            self.ledger.size, start):
+            if envelope.get("producer") != "audit":
+                monitors.observe(AuditEvent.from_envelope(envelope))
 
 
 # --- recording --------------------------------------------------------------------------------
@@ -118,7 +123,7 @@ def record_event(uow: UnitOfWork, log: AuditLog, envelope: dict[str, Any],
     assert uow.session is not None
     with log.lock:
         try:
-            ledger = log.sync(uow.session)
+            ledger = log.sync(uow.session, with_monitors=True)
             if not uow.claim(envelope, consumer=CONSUMER):
                 return False
             text = envelope_text(envelope)

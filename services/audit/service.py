@@ -83,17 +83,8 @@ def settings_from_config(config) -> handlers.AuditSettings:
                                                if isinstance(k, str)}}.items()
            if k.startswith("AUDIT_POLICY_")}
     return handlers.AuditSettings(log_id=log_id, signer=HeadSigner(key, log_id),
-                                  person_key=person_key.encode() if person_key else None, policy=policy_from_settings(env),
-                                  replay=_experts_replay())
-
-
-def _experts_replay():
-    """The experts service's own draw verifier when it exists, else the reference stand-in."""
-    try:
-        from services.audit.alignment import experts_replay
-    except ImportError:
-        return handlers.reference_replay
-    return experts_replay
+                                  person_key=person_key.encode() if person_key else None,
+                                  policy=policy_from_settings(env))
 
 
 class AuditLogProvider(DependencyProvider):
@@ -257,8 +248,12 @@ class AuditService(ServiceBase):
         ``?case_id=`` for one case's records with inclusion proofs. Contains full records (for
         re-hashing), hence inspectors only."""
         self.auth.require(request, *READ_ROLES)
-        lines = list(handlers.export_lines(self.db.database.engine, self.audit_log, self.clock,
-                                           case_id=request.args.get("case_id") or None))
+        with self.db.database.engine.connect() as conn:
+            if handlers.repo.latest_head(conn) is None:
+                raise NotFound("no signed tree head yet; sign one first (POST /heads)")
+        # streamed: a million records never sit in memory at once
+        lines = handlers.export_lines(self.db.database.engine, self.audit_log, self.clock,
+                                      case_id=request.args.get("case_id") or None)
         return Response(lines, status=200, mimetype="application/x-ndjson",
                         headers={"Content-Disposition": "attachment; filename=audit-export.jsonl"})
 
