@@ -69,7 +69,9 @@ def settings_from_config(config) -> handlers.AuditSettings:
     tests)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    source = _setting(config, "AUDIT_SIGNING_KEY") or _setting(config, "AUDIT_SIGNING_KEY_FILE")
+    source = (_setting(config, "AUDIT_SIGNING_KEY")
+              or _setting(config, "ZHICHENG_AUDIT_SIGNING_KEY")  # deploy/k8s's Secret
+              or _setting(config, "AUDIT_SIGNING_KEY_FILE"))
     if source is None:
         source = _dev_secret_file("audit-signing.key",
                                   private_key_pem(Ed25519PrivateKey.generate()))

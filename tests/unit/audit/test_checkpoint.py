@@ -277,3 +277,12 @@ def test_a_signed_head_round_trips_and_its_signature_covers_every_field(key):
                          ("log_id", "other")]:
         tampered = SignedTreeHead.from_dict({**sth.as_dict(), field: value})
         assert not verify_head_signature(tampered, key.public_key()), field
+
+
+def test_the_service_reads_the_signing_key_as_deploy_sets_it(monkeypatch, key):
+    from services.audit.service import settings_from_config
+
+    monkeypatch.delenv("AUDIT_SIGNING_KEY", raising=False)
+    monkeypatch.setenv("ZHICHENG_AUDIT_SIGNING_KEY", private_key_pem(key).decode())
+    settings = settings_from_config({})
+    assert public_key_pem(settings.signer.public_key) == public_key_pem(key)
