@@ -6,7 +6,6 @@ from shared.events.catalogue import (CATALOGUE, Catalogue, EventContractError, E
                                      PayloadSchema, register)
 from shared.events.envelope import ENVELOPE_SCHEMA, EnvelopeSchema, build_envelope, encode
 from shared.events import platform, intake, review, experts, audit  # noqa: F401,E402  registration
-from shared.events import provisional  # noqa: F401,E402  last: producers' own contracts win
 
 __all__ = ["CATALOGUE", "Catalogue", "EventContractError", "EventType", "PayloadSchema",
            "register", "ENVELOPE_SCHEMA", "EnvelopeSchema", "build_envelope", "encode"]

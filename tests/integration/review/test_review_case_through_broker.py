@@ -69,18 +69,12 @@ def publish(amqp_uri, producer, event_type, payload, when):
 
 
 def panel_drawn(meeting_id, round_id, panel_size=9):
-    """experts' panel_drawn, in whichever contract the catalogue holds (provisional or experts')."""
-    from shared.events import CATALOGUE
-
-    payload = {"meeting_id": meeting_id, "round_id": round_id, "committee_id": COMMITTEE,
-               "panel_size": panel_size}
-    fields = CATALOGUE.get("panel_drawn").schema().fields
-    if "panel_id" in fields:  # the experts service's own contract
-        payload.update({"panel_id": "panel-" + round_id, "reserves": 2,
-                        "commitment_digest": "0" * 64, "panel_digest": "1" * 64,
-                        "drawn_at": "2023-10-12T09:00:00+08:00",
-                        "meeting_starts_at": "2023-10-20T09:00:00+08:00"})
-    return payload
+    """experts' panel_drawn as the experts service sends it (sealed: digests, no members)."""
+    return {"meeting_id": meeting_id, "round_id": round_id, "committee_id": COMMITTEE,
+            "panel_size": panel_size, "panel_id": "panel-" + round_id, "reserves": 2,
+            "commitment_digest": "0" * 64, "panel_digest": "1" * 64,
+            "drawn_at": "2023-10-12T09:00:00+08:00",
+            "meeting_starts_at": "2023-10-20T09:00:00+08:00"}
 
 
 def submission(submission_id, *, path="review", title="工程师"):
