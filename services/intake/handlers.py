@@ -182,7 +182,7 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         body = json.loads(existing.answer)
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
-    plan = PlanRepository(uow.session).get(app.plan_year)
+    plan = PlanRepository(uow.session).read(app.plan_year)
     ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
     archives = ArchiveRepository(uow.session)
     archive = archives.load(ref)

@@ -13,15 +13,35 @@ from services.intake.application import Achievement, Attempt, Material, Performa
 from services.intake.plan import Plan, PlanDeadlineChanged, plan_from_dict
 
 
+# Parsed plans by their stored document: every submission reads the plan, and parsing 41
+# committees costs more than the rest of an assessment. Keyed by the document text itself, so a
+# changed plan (publication, a deadline change) is parsed anew and nothing stale is served.
+_PARSED: dict[str, Plan] = {}
+
+
 class PlanRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def get(self, year: int) -> Plan | None:
+        """The stored plan, as a fresh object the caller may change (publish, move a deadline)."""
         row = self.session.execute(select(models.plans).where(models.plans.c.year == year)).first()
         if row is None:
             return None
         return plan_from_dict(json.loads(row.document))
+
+    def read(self, year: int) -> Plan | None:
+        """The stored plan for reading only (assessing applications): shared, never changed."""
+        document = self.session.execute(select(models.plans.c.document)
+                                        .where(models.plans.c.year == year)).scalar()
+        if document is None:
+            return None
+        plan = _PARSED.get(document)
+        if plan is None:
+            if len(_PARSED) > 8:
+                _PARSED.clear()
+            plan = _PARSED[document] = plan_from_dict(json.loads(document))
+        return plan
 
     def years(self) -> list[int]:
         return [r.year for r in self.session.execute(

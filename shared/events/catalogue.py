@@ -62,6 +62,16 @@ class EventType:
 class Catalogue:
     types: dict[str, EventType] = field(default_factory=dict)
     upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
+    # schema instances, built once per (event type, unknown-field policy): building a marshmallow
+    # schema copies its fields, and every event emitted or consumed is checked
+    _schemas: dict[tuple[str, str], Schema] = field(default_factory=dict, repr=False)
+
+    def _schema(self, name: str, unknown: str) -> Schema:
+        key = (name, unknown)
+        schema = self._schemas.get(key)
+        if schema is None:
+            schema = self._schemas[key] = self.get(name).schema(unknown=unknown)
+        return schema
 
     def register(self, name: str, *, producer: str, schema: type[Schema], description: str,
                  version: int = 1, consumers: tuple[str, ...] | list[str] = (),
@@ -101,7 +111,7 @@ class Catalogue:
 
     def check_payload(self, name: str, payload: dict[str, Any]) -> None:
         """Producer side: the payload must match its schema exactly."""
-        errors = self.get(name).schema(unknown=RAISE).validate(payload)
+        errors = self._schema(name, RAISE).validate(payload)
         if errors:
             raise EventContractError("invalid_payload", f"payload of {name} does not match "
                                      f"its schema", errors)
@@ -135,7 +145,7 @@ class Catalogue:
                                          f"no upcaster for {event_type.name} v{version}")
             payload = upcast(payload)
             version += 1
-        errors = event_type.schema(unknown=INCLUDE).validate(payload)
+        errors = self._schema(event_type.name, INCLUDE).validate(payload)
         if errors:
             raise EventContractError("invalid_payload",
                                      f"payload of {event_type.name} does not match its schema",
