@@ -350,6 +350,21 @@ def _require(mapping: Mapping[str, Any], key: str, where: str) -> Any:
     return mapping[key]
 
 
+def _str_list(value: Any, where: str, *, allow_empty: bool = True) -> tuple[str, ...]:
+    if value is None and allow_empty:
+        return ()
+    if not isinstance(value, list) or (not value and not allow_empty) or not all(
+            isinstance(v, (str, int)) and not isinstance(v, bool) and str(v).strip() for v in value):
+        raise PlanFileError(f"{where}: a {'non-empty ' if not allow_empty else ''}list of texts is required")
+    return tuple(str(v) for v in value)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip():
+        raise PlanFileError(f"{where}: a text is required")
+    return str(value)
+
+
 def _month(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12:
         raise PlanFileError(f"{where}: a month 1-12 is required")
@@ -369,13 +384,13 @@ def _date_or_none(value: Any, where: str) -> date | None:
 
 def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Committee:
     where = f"committees[{index}]"
-    code = str(_require(row, "code", where))
+    code = _text(_require(row, "code", where), f"{where}.code")
     where = f"committees[{index}]({code})"
     category = _require(row, "category", where)
-    if category not in CATEGORIES:
+    if not isinstance(category, str) or category not in CATEGORIES:
         raise PlanFileError(f"{where}.category: one of {', '.join(CATEGORIES)}")
     seq = _require(row, "seq", where)
-    if not isinstance(seq, int) or seq < 1:
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
         raise PlanFileError(f"{where}.seq: a positive integer is required")
     if code != f"{CATEGORY_PREFIX[category]}{seq:02d}":
         raise PlanFileError(f"{where}.code: expected {CATEGORY_PREFIX[category]}{seq:02d} for "
@@ -385,15 +400,16 @@ def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Commi
         raise PlanFileError(f"{where}.titles: a non-empty list is required")
     titles = []
     for i, t in enumerate(titles_raw):
-        name = _require(t, "name", f"{where}.titles[{i}]")
-        titles.append(Title(name=str(name), recommend_only=bool(t.get("recommend_only", False)),
-                            printed_as=t.get("printed_as"), level_only=bool(t.get("level_only", False))))
-    specialties = _require(row, "specialties", where)
-    if not isinstance(specialties, list) or not specialties:
-        raise PlanFileError(f"{where}.specialties: a non-empty list is required")
+        name = _text(_require(t, "name", f"{where}.titles[{i}]"), f"{where}.titles[{i}].name")
+        printed = t.get("printed_as")
+        titles.append(Title(name=name, recommend_only=t.get("recommend_only") is True,
+                            printed_as=str(printed) if printed else None,
+                            level_only=t.get("level_only") is True))
+    specialties = _str_list(_require(row, "specialties", where), f"{where}.specialties",
+                            allow_empty=False)
     scope_raw = _require(row, "scope", where)
     scope_code = _require(scope_raw, "code", f"{where}.scope")
-    if scope_code not in SCOPE_CODES:
+    if not isinstance(scope_code, str) or scope_code not in SCOPE_CODES:
         raise PlanFileError(f"{where}.scope.code: one of {', '.join(SCOPE_CODES)}")
     scope = Scope(code=scope_code, text=str(scope_raw.get("text") or SCOPE_CODES[scope_code]))
     review_month = _month(_require(row, "review_month", where), f"{where}.review_month")
@@ -402,24 +418,29 @@ def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Commi
         raise PlanFileError(f"{where}.deadline_month: after the review month")
     contact_raw = _require(row, "contact", where)
     phones = _require(contact_raw, "phones", f"{where}.contact")
-    if isinstance(phones, str):
+    if isinstance(phones, (str, int)) and not isinstance(phones, bool):
         phones = [phones]
-    contact = Contact(unit=str(_require(contact_raw, "unit", f"{where}.contact")),
-                      phones=tuple(str(p) for p in phones))
+    contact = Contact(unit=_text(_require(contact_raw, "unit", f"{where}.contact"), f"{where}.contact.unit"),
+                      phones=_str_list(phones, f"{where}.contact.phones", allow_empty=False))
     notes = None
     notes_raw = row.get("notes")
-    if notes_raw:
+    if notes_raw is not None:
+        if not isinstance(notes_raw, Mapping):
+            raise PlanFileError(f"{where}.notes: a mapping (text, restrictions) or null is required")
+        restrictions_raw = notes_raw.get("restrictions") or []
+        if not isinstance(restrictions_raw, list):
+            raise PlanFileError(f"{where}.notes.restrictions: a list is required")
         restrictions = []
-        for i, r in enumerate(notes_raw.get("restrictions") or []):
+        for i, r in enumerate(restrictions_raw):
             rcode = _require(r, "code", f"{where}.notes.restrictions[{i}]")
-            if rcode not in RESTRICTION_CODES:
+            if not isinstance(rcode, str) or rcode not in RESTRICTION_CODES:
                 raise PlanFileError(f"{where}.notes.restrictions[{i}].code: unknown restriction {rcode}")
             restrictions.append(Restriction(rcode, {k: v for k, v in r.items() if k != "code"}))
-        notes = Notes(text=str(_require(notes_raw, "text", f"{where}.notes")),
+        notes = Notes(text=_text(_require(notes_raw, "text", f"{where}.notes"), f"{where}.notes.text"),
                       restrictions=tuple(restrictions))
     known = {"contact", "notes", "titles", "specialties", "scope", "review_month", "deadline_month",
              "name"}
-    inferred = tuple(row.get("inferred_from_merged_cell") or ())
+    inferred = _str_list(row.get("inferred_from_merged_cell"), f"{where}.inferred_from_merged_cell")
     for f in inferred:
         if f not in known:
             raise PlanFileError(f"{where}.inferred_from_merged_cell: unknown field {f}")
@@ -427,13 +448,14 @@ def _committee_from_dict(row: Mapping[str, Any], year: int, index: int) -> Commi
     if material_deadline is None:
         material_deadline = end_of_month(year, deadline_month)
     return Committee(
-        code=code, category=category, seq=seq, name=str(_require(row, "name", where)),
+        code=code, category=category, seq=seq,
+        name=_text(_require(row, "name", where), f"{where}.name"),
         titles=tuple(titles), specialties=tuple(str(s) for s in specialties), scope=scope,
         review_month=review_month, deadline_month=deadline_month, contact=contact,
         material_deadline=material_deadline, notes=notes,
         specialties_text=row.get("specialties_text"),
         specialties_open=bool(row.get("specialties_open", False)),
-        fields=tuple(row.get("fields") or ()), inferred_from_merged_cell=inferred,
+        fields=_str_list(row.get("fields"), f"{where}.fields"), inferred_from_merged_cell=inferred,
         provenance=row.get("provenance"))
 
 

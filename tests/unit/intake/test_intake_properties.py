@@ -122,3 +122,55 @@ def test_applicant_key_is_stable_and_does_not_contain_the_number(number):
     k = applicant_key(number, b"s")
     assert k == applicant_key(number.lower(), b"s") and number not in k
     assert k != applicant_key(number, b"t")
+
+
+def _plan_2023_data():
+    import yaml
+    from services.intake.plan import plan_path
+    return yaml.safe_load(plan_path(2023).read_text(encoding="utf-8"))
+
+
+PLAN_2023_DATA = _plan_2023_data()
+
+plan_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 3000) | st.text(max_size=8) | st.dates(),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(
+        st.sampled_from(["year", "committees", "code", "category", "seq", "name", "titles",
+                         "specialties", "scope", "review_month", "deadline_month", "contact",
+                         "notes", "phones", "unit", "restrictions", "text", "recommend_only",
+                         "inferred_from_merged_cell", "fields", "material_deadline", "state"]),
+        c, max_size=6),
+    max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(plan_json)
+def test_any_plan_document_loads_or_is_refused_naming_a_field(data):
+    from services.intake.plan import PlanFileError, plan_from_dict
+    try:
+        plan = plan_from_dict(data)
+    except PlanFileError as exc:
+        assert ":" in str(exc)
+    else:
+        assert plan.committees
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.sampled_from(["code", "category", "seq", "titles", "specialties",
+                                            "scope", "review_month", "deadline_month", "contact",
+                                            "notes", "inferred_from_merged_cell", "fields",
+                                            "material_deadline"]),
+       st.none() | st.booleans() | st.integers(-3, 30) | st.text(max_size=5)
+       | st.lists(st.text(max_size=3) | st.integers(), max_size=2)
+       | st.dictionaries(st.sampled_from(["code", "text", "unit", "phones", "restrictions"]),
+                         st.text(max_size=3) | st.integers() | st.lists(st.integers(), max_size=2),
+                         max_size=3))
+def test_the_2023_plan_with_one_field_broken_loads_or_is_refused_naming_a_field(index, key, value):
+    import copy
+    from services.intake.plan import PlanFileError, plan_from_dict
+    data = copy.deepcopy(PLAN_2023_DATA)
+    data["committees"][index][key] = value
+    try:
+        plan_from_dict(data)
+    except PlanFileError as exc:
+        assert f"committees[{index}]" in str(exc) or "plan." in str(exc)
