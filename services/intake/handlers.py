@@ -159,10 +159,18 @@ def _event_violations(violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def stored_answer(uow, portal_id: str) -> dict[str, Any]:
+    """The answer given to a portal id, with whether review has frozen its materials since."""
     row = SubmissionRepository(uow.session).by_portal_id(portal_id)
     if row is None:
         raise NotFound("no submission with that portal id", code="submission_not_found")
-    return json.loads(row.answer)
+    return {**json.loads(row.answer),
+            "materials_frozen_at": row.materials_frozen_at.isoformat()
+            if row.materials_frozen_at else None}
+
+
+def materials_frozen(uow, *, submission_id: str, meeting_id: str | None, at: datetime) -> bool:
+    """review put the case on a meeting's docket: its materials are frozen (三(三))."""
+    return SubmissionRepository(uow.session).mark_materials_frozen(submission_id, meeting_id, at)
 
 
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,

@@ -57,6 +57,9 @@ submissions = Table(
     Column("status", String(16), nullable=False),
     Column("answer", Text, nullable=False),
     Column("received_at", Instant(), nullable=False),
+    # 三(三) 评审会议召开时，如有部分申报材料缺失，不再补充: set from review's materials_frozen
+    Column("materials_frozen_at", Instant(), nullable=True),
+    Column("meeting_id", String(64), nullable=True),
     Index("ix_intake_submissions_applicant", "applicant_key"),
     Index("ix_intake_submissions_committee", "plan_year", "committee_code", "status"),
 )

@@ -111,6 +111,19 @@ class SubmissionRepository:
                 submission_id=submission_id, kind=m.kind, title=m.title,
                 content_hash=m.content_hash, classification=m.classification))
 
+    def mark_materials_frozen(self, submission_id: str, meeting_id: str | None,
+                              at: datetime) -> bool:
+        """Record review's freeze of the materials (first freeze wins); False if unknown."""
+        t = models.submissions
+        row = self.session.execute(select(t.c.id, t.c.materials_frozen_at)
+                                   .where(t.c.id == submission_id)).first()
+        if row is None:
+            return False
+        if row.materials_frozen_at is None:
+            self.session.execute(update(t).where(t.c.id == submission_id)
+                                 .values(materials_frozen_at=at, meeting_id=meeting_id))
+        return True
+
     def count(self) -> int:
         from sqlalchemy import func
         return int(self.session.execute(

@@ -175,20 +175,25 @@ class IntakeService(ServiceBase):
         with self.db.unit_of_work() as uow:
             return handlers.archive_of(uow, applicant_key)
 
-    if _consumes("applicant_failed"):
+    if _consumes("applicant_failed") or _consumes("materials_frozen"):
         @consume_events("intake.inbox")
         def on_review_event(self, envelope: dict[str, Any]):
-            """review's applicant_failed: the attempt enters the archive (三(二) 新增业绩)."""
-            if envelope["event_type"] != "applicant_failed":
-                return
+            """review's applicant_failed enters the archive (三(二) 新增业绩); materials_frozen is
+            recorded on the submission (三(三) 不再补充). Each event once."""
+            kind = envelope["event_type"]
             p = envelope["payload"]
-            decided = datetime.fromisoformat(p["at"]).astimezone(CHINA).date()
             with self.db.unit_of_work() as uow:
                 uow.caused_by(envelope)
-                if uow.claim(envelope):
+                if not uow.claim(envelope):
+                    return
+                if kind == "applicant_failed":
+                    decided = datetime.fromisoformat(p["at"]).astimezone(CHINA).date()
                     handlers.record_attempt(
                         uow, applicant_key=p["applicant_key"], year=int(p["year"]),
-                        committee_code=p["committee_id"],
-                        title=p["title"], outcome="failed", decided_on=decided,
-                        source=envelope["event_id"])
+                        committee_code=p["committee_id"], title=p["title"], outcome="failed",
+                        decided_on=decided, source=envelope["event_id"])
+                elif kind == "materials_frozen":
+                    handlers.materials_frozen(
+                        uow, submission_id=p["submission_id"], meeting_id=p.get("meeting_id"),
+                        at=datetime.fromisoformat(str(p["at"])).astimezone(CHINA))
                 uow.commit()

@@ -64,3 +64,23 @@ def test_failed_applicant_needs_new_achievements_next_year(start_service, amqp_u
                       specialty="运行管理"), headers=auth_header("portal"), timeout=10)
     # the only achievement (2022-05-01) predates the failed attempt (2022-11-20)
     assert r.status_code == 422 and r.json()["error"]["rule"] == "INTAKE-REAPPLICANT"
+
+
+def test_materials_frozen_by_review_are_shown_with_the_submission(start_service, amqp_uri, auth_header, wait):
+    intake = start_service(IntakeService)
+    requests.post(intake.url + "/plans/2023/publish", headers=auth_header("bureau"), timeout=10)
+    answer = requests.post(intake.url + "/submissions", json=review_application("M-1"),
+                           headers=auth_header("portal"), timeout=10).json()
+    assert answer["status"] == "accepted"
+    stored = lambda: requests.get(intake.url + "/submissions/M-1", headers=auth_header("portal"),
+                                  timeout=5).json()
+    assert stored()["materials_frozen_at"] is None
+    payload = {"case_id": "c-9", "submission_id": answer["submission_id"], "committee_id": "R22",
+               "at": "2023-10-10T09:00:00+08:00", "meeting_id": "m-1"}
+    publish_review_event(amqp_uri, "materials_frozen", payload)
+    wait(lambda: stored()["materials_frozen_at"], timeout=15, message="freeze recorded")
+    assert stored()["materials_frozen_at"] == "2023-10-10T09:00:00+08:00"
+    # a freeze for a submission intake never saw changes nothing and does not stop the consumer
+    publish_review_event(amqp_uri, "materials_frozen", {**payload, "submission_id": "unknown"})
+    wait(lambda: intake.metric("zhicheng_events_consumed_total", event_type="materials_frozen",
+                               outcome="processed") == 2, timeout=15, message="second freeze consumed")
