@@ -310,6 +310,9 @@ def approve_change(request: ChangeRequest, current: Expert | None, *, approver: 
             expert = replace(expert, committees=expert.committees | current.committees,
                              status=(ExpertStatus.ACTIVE if current.status is ExpertStatus.REMOVED
                                      else current.status))
+        if expert.status is ExpertStatus.EXPIRED and expert.term_end >= now.date():
+            # a new term approved for an expert whose term had ended (续聘)
+            expert = replace(expert, status=ExpertStatus.ACTIVE)
     decided = replace(request, status=ChangeStatus.APPROVED, decided_by=approver,
                       decided_at=now, decision_note=note)
     return decided, expert

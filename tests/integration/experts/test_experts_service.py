@@ -350,3 +350,33 @@ def test_a_round_a_party_will_not_finish_is_abandoned_on_record_and_redrawn_as_a
     assert drawn["round_id"] == again["round_id"]
     panel = call("GET", "/meetings/M1/panel", "committee_office", expect=200).json()
     assert [r["phase"] for r in panel["rounds"]] == ["abandoned", "finalized"]
+
+
+def test_a_sealed_panel_leaks_through_no_endpoint_event_or_metric_before_the_meeting(
+        experts, call, clock, probe, amqp_uri):
+    from shared.auth import ROLES
+
+    formed_pool(call)
+    clock.set(datetime(2023, 11, 1, 9, 0, tzinfo=CHINA))
+    publish_panel_requested(amqp_uri, clock)
+    committed = probe.wait_for("draw_committed")["payload"]
+    rid = committed["round_id"]
+    run_parties(call, rid, committed["commitment_digest"])
+    probe.wait_for("panel_drawn")
+    receipt = call("GET", f"/draws/{rid}/receipt", "committee_office", expect=200).json()
+    members = set(receipt["result"]["panel"] + receipt["result"]["reserves"])
+
+    paths = ["/committees/C-JIDIAN/pool-report", "/change-requests", f"/draws/{rid}",
+             f"/draws/{rid}/receipt", "/meetings/M1/panel", "/metrics", "/healthz", "/readyz",
+             "/admin/clock"]
+    for role in [r for r in ROLES if r != "committee_office"] + [None]:
+        for path in paths:
+            body = call("GET", path, role).text
+            assert not any(m in body for m in members), (role, path)
+        for member in sorted(members)[:3]:
+            shown = call("GET", f"/experts/{member}", role).text
+            assert "M1" not in shown and rid not in shown, (role, member)
+    draw_events = [e for e in probe.seen if e["event_type"] in
+                   ("draw_committed", "draw_party_committed", "panel_drawn")]
+    assert len(draw_events) == 4
+    assert not any(m in json.dumps(e) for e in draw_events for m in members)

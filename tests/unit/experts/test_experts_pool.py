@@ -375,3 +375,14 @@ def test_the_shipped_policy_file_states_the_defaults():
     data = yaml.safe_load((Path(services.experts.__file__).with_name("policy.yaml"))
                           .read_text(encoding="utf-8"))
     assert rules.policy_from_mapping(data) == rules.DEFAULT_POLICY
+
+
+def test_an_approved_new_term_reactivates_an_expired_expert(committee):
+    current = make_expert(1, term_start=date(2020, 1, 1), term_end=date(2022, 12, 31),
+                          status=ExpertStatus.EXPIRED)
+    proposed = replace(current, term_start=date(2023, 1, 1), term_end=date(2025, 12, 31))
+    request = pool.request_change(request_id="CR9", committee=committee, kind="update",
+                                  current=current, proposed=proposed, reason="续聘",
+                                  requested_by="committee_office", now=NOW)
+    _, renewed = pool.approve_change(request, current, approver="bureau", now=NOW)
+    assert renewed.status is ExpertStatus.ACTIVE and renewed.term_end == date(2025, 12, 31)
