@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import eventlet
 import pytest
@@ -340,6 +340,7 @@ def test_a_round_a_party_will_not_finish_is_abandoned_on_record_and_redrawn_as_a
     call("POST", f"/draws/{rid}/reveals", "supervisor", subject="sup-wang",
          json_body={"secret": secret("supervisor")}, expect=409)
 
+    clock.advance(timedelta(hours=1))
     again = call("POST", "/meetings/M1/redraw", "committee_office", json_body={},
                  expect=201).json()
     assert again["round_id"] != rid and again["commitment_digest"] != first["commitment_digest"]
