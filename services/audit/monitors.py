@@ -857,7 +857,8 @@ class ReapplicantAchievements(_StateMonitor):
     ``applicant_key`` (review's ``applicant_failed`` or intake's ``archive_attempt_recorded``), or
     when the acceptance says ``reapplicant``. The count of new achievements is read from the
     acceptance (``new_achievement_count``); when intake does not state it, nothing is assumed.
-    The case passes at ``case_decided`` (outcome ``passed``) or ``result_published``.
+    The pass is judged when the result is published (an unpublished decision never shows in a
+    notice).
     """
 
     rule = REAPPLICANT
@@ -866,7 +867,7 @@ class ReapplicantAchievements(_StateMonitor):
                              "result_published"})
 
     def initial_state(self) -> dict[str, Any]:
-        return {"failed": {}, "without_new": {}, "case_of": {}, "flagged": {}}
+        return {"failed": {}, "without_new": {}, "case_of": {}, "flagged": {}, "outcome": {}}
 
     def on_applicant_failed(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
         if p.get("applicant_key") and p.get("year") is not None:
@@ -908,11 +909,15 @@ class ReapplicantAchievements(_StateMonitor):
                 detail=f"case {case_id}: re-applicant passed without new achievements"))
         return out
 
-    def on_case_decided(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        return self._passed(event, p) if p.get("outcome") == "passed" else []
+    def on_case_decided(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        """A decision is not public until its result is published: nothing is flagged (and
+        no notice reveals it) before ``result_published``."""
+        if p.get("outcome") is not None and p.get("case_id") is not None:
+            self.state.setdefault("outcome", {})[str(p["case_id"])] = p["outcome"]
 
     def on_result_published(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
-        if p.get("outcome", "passed") != "passed":
+        decided = self.state.get("outcome", {}).get(str(p.get("case_id")))
+        if p.get("outcome", decided or "passed") != "passed":
             return []
         return self._passed(event, p)
 

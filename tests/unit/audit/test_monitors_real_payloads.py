@@ -121,12 +121,20 @@ def reapplicant(s, count):
       recommendation=False)
     s("case_decided", case_id="CASE-1", submission_id="SUB-1", committee_id="K7", at=at(30),
       meeting_id="M1", outcome="passed", failed_rules=[], recommendation=False)
+    s("result_published", case_id="CASE-1", submission_id="SUB-1", committee_id="K7", at=at(40),
+      title="工程师", specialty="x", year=2023, recommendation=False)
     return s
 
 
 def test_last_years_failed_applicant_passing_without_new_achievements_is_a_violation():
     found = run(ReapplicantAchievements(), reapplicant(Stream(), 0))
     assert [(f.subject_id, f.committee_id) for f in found] == [("CASE-1", "K7")]
+
+
+def test_a_reapplicants_decision_is_not_flagged_before_its_result_is_published():
+    s = reapplicant(Stream(), 0)
+    s.events = [e for e in s.events if e.event_type != "result_published"]
+    assert run(ReapplicantAchievements(), s) == []
 
 
 def test_a_reapplicant_with_new_achievements_or_an_unknown_count_is_not_flagged():
