@@ -351,8 +351,8 @@ class EmergencyDrawCap(_StateMonitor):
     a meeting's emergency seats together stay within 30% of its panel."""
 
     rule = EMERGENCY_DRAW
-    event_types = frozenset({"panel_drawn", "emergency_draw_approved", "emergency_panel_drawn",
-                             "emergency_draw_made"})
+    event_types = frozenset({"panel_drawn", "draw_committed", "emergency_draw_approved",
+                             "emergency_panel_drawn", "emergency_draw_made"})
 
     def __init__(self, policy: AuditPolicy | None = None) -> None:
         self.policy = policy or AuditPolicy()
@@ -360,6 +360,14 @@ class EmergencyDrawCap(_StateMonitor):
 
     def initial_state(self) -> dict[str, Any]:
         return {"panel_size": {}, "emergency": {}, "approvals": {}}
+
+    def on_draw_committed(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
+        """An emergency round states the meeting's panel size (its own ``panel_size`` is the
+        seats it fills)."""
+        terms = p.get("emergency")
+        if isinstance(terms, Mapping) and terms.get("meeting_panel_size"):
+            self.state["panel_size"].setdefault(str(p.get("meeting_id")),
+                                                int(terms["meeting_panel_size"]))
 
     def on_panel_drawn(self, event: AuditEvent, p: Mapping[str, Any]) -> None:
         if p.get("meeting_id") is not None and p.get("panel_size"):

@@ -181,6 +181,15 @@ def test_an_approved_emergency_draw_within_thirty_percent_is_fine():
     assert run(EmergencyDrawCap(), emergency(Stream(), 3, 3)) == []
 
 
+def test_the_meeting_panel_size_comes_from_the_emergency_round_when_the_panel_was_not_seen():
+    s = Stream()("draw_committed", round_id="R2", kind="emergency", meeting_id="M1", committee_id="K7",
+                 panel_size=2, emergency={"meeting_panel_size": 9, "seats_before": 0, "share_percent": 30})
+    s("emergency_draw_approved", approval_id="A1", meeting_id="M1", seats=2)
+    s("emergency_panel_drawn", round_id="R2", meeting_id="M1", committee_id="K7", panel_size=2,
+      approval_id="A1", seats=2)
+    assert run(EmergencyDrawCap(), s) == []
+
+
 def revealed(s, panel):
     s("expert_registered", expert_id="X1", employer="U1", term_end="2025-12-31", via="direct")
     s("expert_registered", expert_id="X2", employer="U2", term_end="2023-06-30", via="direct")
