@@ -1,0 +1,47 @@
+"""Audit with the real services: an application accepted by intake and opened by review is one
+timeline in audit, found by case id or by the applicant's identity number, chain intact."""
+import requests
+
+from services.audit.service import AuditService
+from services.intake.service import IntakeService
+from services.review.service import ReviewService
+from tests.integration.intake.intake_payloads import identity_number, review_application
+
+SEED_HEX = "09" * 32
+
+
+def test_an_application_is_one_timeline_across_intake_and_review(start_service, auth_header, wait):
+    audit = start_service(AuditService, AUDIT_SIGNING_KEY=SEED_HEX)
+    review = start_service(ReviewService)
+    intake = start_service(IntakeService)
+    assert requests.post(intake.url + "/plans/2023/publish", headers=auth_header("bureau"),
+                         timeout=10).status_code == 200
+    r = requests.post(intake.url + "/submissions", json=review_application("AUD-1"),
+                      headers=auth_header("portal"), timeout=10)
+    assert r.status_code == 201, r.text
+    submission_id = r.json()["submission_id"]
+
+    def case():
+        r = requests.get(review.url + "/cases", params={"submission_id": submission_id},
+                         headers=auth_header("committee_office"), timeout=5)
+        return r.json()["items"][0] if r.ok and r.json()["items"] else None
+
+    case_id = wait(case, timeout=20, message="review opened the case")["case_id"]
+    inspector = auth_header("inspector")
+
+    def timeline():
+        r = requests.get(f"{audit.url}/cases/{case_id}/timeline", headers=inspector, timeout=5)
+        return [i["event_type"] for i in r.json()["items"]]
+
+    types = wait(lambda: (lambda t: t if {"submission_accepted", "case_opened"} <= set(t) else None)(
+        timeline()), timeout=20, message="intake's and review's events on the case timeline")
+    assert types.index("submission_accepted") < types.index("case_opened")
+
+    found = requests.post(audit.url + "/applicants/records", headers=inspector, timeout=5,
+                          json={"identity_number": identity_number()})
+    assert found.status_code == 200
+    assert "submission_accepted" in {i["event_type"] for i in found.json()["items"]}
+    assert identity_number() not in found.text and "张三" not in found.text
+
+    verified = requests.get(audit.url + "/verify", headers=inspector, timeout=30)
+    assert verified.status_code == 200 and verified.json()["intact"], verified.text
