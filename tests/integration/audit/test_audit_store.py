@@ -239,3 +239,37 @@ def test_a_review_case_id_resolves_to_the_whole_story_from_intake_on(databases, 
         assert handlers.case_term(conn, "SUB-1") == ("case", "SUB-1")
     assert [i["event_type"] for i in page["items"]] == ["submission_accepted", "case_opened"]
     db.dispose()
+
+
+def test_records_stored_before_the_chain_existed_are_chained_by_the_migration(databases, clock):
+    from alembic import command
+    from sqlalchemy import MetaData, Table
+    from sqlalchemy import insert as sql_insert
+
+    from shared.db import ServiceDatabase, make_engine
+    from shared.migrations import alembic_config
+    from services.audit.models import metadata
+
+    url = databases.url("audit")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config("audit", conn), "audit_0001")
+    with engine.begin() as conn:
+        old_table = Table("audit_records", MetaData(), autoload_with=conn)  # the 0001 shape
+        for i in range(3):
+            env = envelope("intake_started", "intake", i, service="intake", version="0",
+                           instance=f"h:{i}", schema_revision=None)
+            conn.execute(sql_insert(old_table).values(
+                event_id=env["event_id"], event_type=env["event_type"], producer="intake",
+                occurred_at=T0, received_at=T0, correlation_id=env["correlation_id"],
+                envelope=json.dumps(env, ensure_ascii=False, sort_keys=True)))
+    engine.dispose()
+    db = ServiceDatabase("audit", url, metadata)
+    from shared.migrations import upgrade
+    upgrade("audit", db.engine)
+    log = audit_log()
+    assert verify(db, log)["intact"] and verify(db, log)["records"] == 3
+    record(db, log, clock, envelope("meeting_scheduled", "review", 9, meeting_id="M1"))
+    report = verify(db, log)
+    assert report["intact"] and report["records"] == 4
+    db.dispose()
