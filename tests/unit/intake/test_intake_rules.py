@@ -377,3 +377,12 @@ def test_refusal_lists_every_failed_rule_not_only_the_first():
                    "INTAKE-DEADLINE", "INTAKE-REAPPLICANT"}
     assert err.value.status == 422
     assert "李四" not in str(err.value.as_dict())
+
+
+# ------------------------------------------------------------------- D01 备注
+@pytest.mark.parametrize("specialty,noted", [("建筑施工", True), ("建筑结构", False)])
+def test_d01_senior_building_construction_is_told_it_may_go_straight_to_r03(specialty, noted):
+    a = assess(application(committee_code="D01", title="高级工程师", specialty=specialty,
+                           employer=employer(industry="construction")), PLAN, now=IN_TIME)
+    assert a.accepted and a.effective_path == "recommendation"
+    assert any("R03" in n for n in a.notes) is noted
