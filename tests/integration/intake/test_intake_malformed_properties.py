@@ -94,3 +94,31 @@ def test_queue_reader_either_reads_an_application_or_refuses_it_as_invalid_input
         assert exc.as_dict()["error"]["code"] == "invalid_input"
     else:
         assert out["application"].portal_id and len(out["hash"]) == 64
+
+
+def _is_malformed(body) -> bool:
+    try:
+        read_portal_message(body)
+    except InvalidInput:
+        return True
+    return False
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                 HealthCheck.filter_too_much,
+                                                                 HealthCheck.too_slow])
+@given(batch=st.lists(st.one_of(mutated_bodies(), json_values).filter(_is_malformed),
+                      min_size=1, max_size=15))
+def test_malformed_queue_messages_are_all_dead_lettered_and_none_stored(intake, amqp_uri, vhost, wait, batch):
+    from kombu import Connection, Producer
+    from shared.messaging import PORTAL_SUBMISSIONS_QUEUE
+    dead = PORTAL_SUBMISSIONS_QUEUE + ".dead-letters"
+    before = vhost.count(dead)
+    with Connection(amqp_uri) as conn:
+        producer = Producer(conn.channel())
+        for body in batch:
+            producer.publish(json.dumps(body).encode(), exchange="", routing_key=PORTAL_SUBMISSIONS_QUEUE,
+                             content_type="application/json", delivery_mode=2)
+    wait(lambda: vhost.count(dead) == before + len(batch), timeout=20,
+         message=f"{len(batch)} dead letters")
+    assert submissions(intake) == 0
