@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
@@ -29,7 +29,7 @@ from services.audit.ledger import Ledger, envelope_text
 from services.audit.merkle import MerkleTree
 from services.audit.models import (audit_inspection_cases, audit_inspection_results,
                                    audit_inspections, audit_key_supervision)
-from services.audit.monitors import AuditEvent, CommitteeScope, MonitorSuite, Replay, \
+from services.audit.monitors import AuditEvent, MonitorSuite, Replay, Scopes, plan_scopes, \
     reference_replay
 from services.audit.policy import AuditPolicy
 from services.audit.rules import (applicant_key, index_terms, mask_identity_number,
@@ -52,7 +52,7 @@ class AuditSettings:
     person_key: bytes | None = None
     """The applicant pseudonym key (None: shared.personal's, from ZHICHENG_PERSON_KEY)."""
     policy: AuditPolicy = field(default_factory=AuditPolicy)
-    scopes: Callable[[str], CommitteeScope | None] = lambda _c: None
+    scopes: Scopes = plan_scopes
     replay: Replay = reference_replay
 
 

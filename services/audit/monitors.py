@@ -27,8 +27,9 @@ event type (producer)            fields used
 ``result_published`` (review)    ``case_id``, ``committee_id``, ``at``
 ``applicant_failed`` (review)    ``applicant_key``, ``year``
 ``submission_accepted`` (intake) ``submission_id``, ``applicant_key``, ``plan_year``,
-                                 ``committee_code``; optional ``new_achievement_count``,
-                                 ``region``, ``employer_kind``, ``specialty``, ``industry``
+                                 ``committee_code``, ``title``, ``specialty`` (checked against
+                                 the published plan's committee); optional
+                                 ``new_achievement_count``, ``region``, ``employer_kind``
 ``archive_attempt_recorded``     ``applicant_key``, ``year``, ``outcome``
 ``plan_published`` (intake)      ``year``
 ``plan_deadline_changed``        ``year``, ``committee_code``, ``plan_state``, ``approval``
@@ -64,6 +65,7 @@ from fractions import Fraction
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 from shared.clock import parse_instant
+from shared.errors import ZhichengError
 from shared.rules import Rule, RuleViolation, define_rule
 
 from services.audit.policy import AuditPolicy
@@ -819,9 +821,14 @@ class CommitteeScope:
     """Only these employer kinds (e.g. ``private_industrial`` for 限民营工业企业); empty: any."""
     excluded_employer_kinds: frozenset[str] = frozenset()
     """E.g. ``self_appointing`` (自主评聘单位除外)."""
+    titles: frozenset[str] = frozenset()
+    """Titles the committee reviews or recommends (评审（推荐）职务任职资格); empty: any."""
 
     def problems(self, p: Mapping[str, Any]) -> list[str]:
         out = []
+        title = p.get("title")
+        if self.titles and title is not None and title not in self.titles:
+            out.append(f"title {title} is not one the committee reviews")
         region, specialty, kind = p.get("region"), p.get("specialty"), p.get("employer_kind")
         if self.regions and region is not None and region not in self.regions:
             out.append(f"region {region} outside the committee's scope")
@@ -834,19 +841,53 @@ class CommitteeScope:
         return out
 
 
+Scopes = Callable[[str, "int | None"], "CommitteeScope | None"]
+"""``scopes(committee, plan_year)``: the committee's published scope that year, or None."""
+
+
+def plan_scopes(committee: str, year: int | None) -> CommitteeScope | None:
+    """Scopes from the published review plan (评审计划) as intake holds it (services/intake/
+    plans/<year>.yaml): the committee's titles and, unless its specialty list is open-ended
+    (等 / 相关专业), its specialties. None when that year's plan or committee is unknown."""
+    if year is None:
+        return None
+    plan = _plan(year)
+    found = plan.committee(committee) if plan is not None else None
+    if found is None:
+        return None
+    return CommitteeScope(
+        titles=frozenset(t.name for t in found.titles),
+        specialties=frozenset() if found.specialties_open else frozenset(found.specialties))
+
+
+_PLANS: dict[int, Any] = {}
+
+
+def _plan(year: int) -> Any:
+    if year not in _PLANS:
+        try:
+            from services.intake.plan import load_plan_year  # the published plan, as data
+            _PLANS[year] = load_plan_year(year)
+        except (ImportError, OSError, ValueError, ZhichengError):  # no plan for that year
+            _PLANS[year] = None
+    return _PLANS[year]
+
+
 class IntakeScope(_StateMonitor):
     """属地受理: a case accepted outside its committee's published scope."""
 
     rule = INTAKE_SCOPE
     event_types = frozenset({"submission_accepted"})
 
-    def __init__(self, scopes: Callable[[str], CommitteeScope | None]) -> None:
+    def __init__(self, scopes: "Scopes") -> None:
         self.scopes = scopes
         super().__init__()
 
     def on_submission_accepted(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         committee = p.get("committee_id") or p.get("committee_code")
-        scope = self.scopes(str(committee)) if committee is not None else None
+        year = p.get("plan_year")
+        scope = self.scopes(str(committee), int(year) if year is not None else None) \
+            if committee is not None else None
         if scope is None:
             return []
         problems = scope.problems(p)
@@ -965,7 +1006,7 @@ class MonitorSuite:
 
     @classmethod
     def standard(cls, *, policy: AuditPolicy | None = None,
-                 scopes: Callable[[str], CommitteeScope | None] = lambda _c: None,
+                 scopes: "Scopes" = lambda _c, _y: None,
                  replay: Replay = reference_replay) -> "MonitorSuite":
         return cls([PublicityBeforeMeeting(), PublicityBeforeResult(), EmergencyDrawCap(policy),
                     EligibleExperts(), DrawReproducible(replay), PlanDeadlineFixed(),

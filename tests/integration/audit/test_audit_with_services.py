@@ -91,3 +91,16 @@ def test_a_violation_in_consumed_events_becomes_a_notice_through_the_outbox(
     notice = wait(recorded_notice, timeout=20, message="the notice relayed and recorded")[0]
     assert notice["event"]["payload"]["rule_id"] == "AUDIT-PRE-REVIEW-PUBLICITY"
     assert notice["event"]["causation_id"] == envelope["event_id"]
+
+
+def test_applications_intake_accepts_raise_no_violation(start_service, auth_header, wait):
+    audit = start_service(AuditService, AUDIT_SIGNING_KEY=SEED_HEX)
+    intake = start_service(IntakeService)
+    requests.post(intake.url + "/plans/2023/publish", headers=auth_header("bureau"), timeout=10)
+    r = requests.post(intake.url + "/submissions", json=review_application("AUD-2"),
+                      headers=auth_header("portal"), timeout=10)
+    assert r.status_code == 201, r.text
+    inspector = auth_header("inspector")
+    wait(lambda: requests.get(audit.url + "/records?event_type=submission_accepted", headers=inspector,
+                              timeout=5).json()["items"], timeout=20, message="acceptance recorded")
+    assert requests.get(audit.url + "/violations", headers=inspector, timeout=5).json()["items"] == []

@@ -229,7 +229,7 @@ def test_a_case_accepted_outside_the_committees_scope_is_a_violation():
     s("submission_accepted", case_id="C2", committee_id="K-HZW", region="杭州湾上虞经济开发区",
       employer_kind="state_owned")
     s("submission_accepted", case_id="C3", committee_id="K-EDU", employer_kind="self_appointing")
-    assert [f.subject_id for f in run(IntakeScope(SCOPES.get), s)] == ["C1", "C2", "C3"]
+    assert [f.subject_id for f in run(IntakeScope(lambda c, y: SCOPES.get(c)), s)] == ["C1", "C2", "C3"]
 
 
 def test_a_case_accepted_within_scope_is_fine():
@@ -237,7 +237,7 @@ def test_a_case_accepted_within_scope_is_fine():
                  region="杭州湾上虞经济开发区", employer_kind="private_industrial")
     s("submission_accepted", case_id="C3", committee_id="K-EDU", employer_kind="public_school")
     s("submission_accepted", case_id="C4", committee_id="K-UNKNOWN", region="elsewhere")
-    assert run(IntakeScope(SCOPES.get), s) == []
+    assert run(IntakeScope(lambda c, y: SCOPES.get(c)), s) == []
 
 
 # --- 上年度未通过人员 -------------------------------------------------------------------------

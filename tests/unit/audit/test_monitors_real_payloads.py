@@ -268,3 +268,31 @@ def test_a_disciplined_expert_is_notified_to_the_unit_the_experts_service_names(
     s = Stream()("expert_disciplined", expert_id="X1", unit="绍兴某设计院", misconduct="leak",
                  sanction="remove", meeting_id="M1", recorded_by="bureau", rule="EXPERTS-DISCIPLINE")
     assert [(f.subject_id, f.notify_unit) for f in run(ExpertDisciplined(), s)] == [("X1", "绍兴某设计院")]
+
+
+# --- intake: scope from the published plan -------------------------------------------------------
+def accepted(s, title, specialty, year=2023, committee="R22"):
+    return s("submission_accepted", submission_id=f"SUB-{len(s.events)}", applicant_key="a" * 32,
+             plan_year=year, path="review", committee_code=committee, committee_name="n",
+             title=title, specialty=specialty)
+
+
+def test_a_case_accepted_outside_the_committees_published_titles_or_specialties_is_a_violation():
+    from services.audit.monitors import IntakeScope, plan_scopes
+
+    s = accepted(Stream(), "主任医师", "水利规划设计")
+    accepted(s, "工程师", "临床医学")
+    found = run(IntakeScope(plan_scopes), s)
+    assert [f.violation.context["problems"] for f in found] == [
+        ["title 主任医师 is not one the committee reviews"],
+        ["specialty 临床医学 outside the committee's scope"]]
+
+
+def test_a_case_within_the_published_plan_or_of_an_unknown_year_is_not_flagged():
+    from services.audit.monitors import IntakeScope, plan_scopes
+
+    s = accepted(Stream(), "工程师", "水利规划设计")
+    accepted(s, "高级工程师", "运行管理")
+    accepted(s, "主任医师", "x", year=1999)
+    accepted(s, "主任医师", "x", committee="NO-SUCH")
+    assert run(IntakeScope(plan_scopes), s) == []
