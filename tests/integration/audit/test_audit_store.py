@@ -273,3 +273,36 @@ def test_records_stored_before_the_chain_existed_are_chained_by_the_migration(da
     report = verify(db, log)
     assert report["intact"] and report["records"] == 4
     db.dispose()
+
+
+def test_a_restored_older_database_verifies_alone_but_fails_against_the_last_exported_head(
+        databases, clock, tmp_path, monkeypatch):
+    from services.audit import cli as audit_cli_module
+    from services.audit.models import audit_record_terms, audit_tree_heads
+
+    db = audit_database(databases)
+    log = audit_log()
+    for i in range(8):
+        record(db, log, clock, envelope("meeting_scheduled", "review", i, meeting_id=f"M{i}"))
+    with db.unit_of_work(clock) as uow:
+        handlers.sign_head(uow, log, clock)
+    for i in range(8, 12):
+        record(db, log, clock, envelope("meeting_scheduled", "review", i, meeting_id=f"M{i}"))
+    with db.unit_of_work(clock) as uow:
+        kept = handlers.sign_head(uow, log, clock)  # exported: the inspector keeps this head
+    head_file = tmp_path / "last-head.json"
+    head_file.write_text(json.dumps(kept.as_dict()))
+    # the database is restored from a backup taken at 8 records (its heads came back with it)
+    with db.engine.begin() as conn:
+        conn.execute(delete(audit_tree_heads).where(audit_tree_heads.c.tree_size > 8))
+        conn.execute(delete(audit_record_terms).where(audit_record_terms.c.position >= 8))
+        conn.execute(delete(audit_records).where(audit_records.c.position >= 8))
+    assert verify(db, log)["intact"]  # consistent in itself
+    report = verify(db, log, last_known_head=kept)
+    assert not report["intact"] and report["first_bad"]["position"] == 8
+    assert report["first_bad"]["reason"] == "rolled_back"
+    monkeypatch.setattr(audit_cli_module, "_settings", lambda: log.settings)
+    result = CliRunner().invoke(audit_cli, ["verify", "--database-url", db.url,
+                                            "--last-head", str(head_file)])
+    assert result.exit_code == 1 and "position 8" in result.output
+    db.dispose()
