@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 from sqlalchemy import (BigInteger, Column, DateTime, Index, Integer, MetaData, String, Table,
                         Text, TypeDecorator, create_engine, event, func, insert, select, text)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -179,20 +181,17 @@ class UnitOfWork:
         """Record that this consumer processes ``envelope``, in this transaction.
 
         Returns False when it was processed before (a redelivery): the caller then does nothing.
-        A concurrent duplicate fails at commit on the primary key and is rolled back.
+        One statement, insert-unless-present: a concurrent duplicate waits for the first
+        transaction and then sees its row (PostgreSQL), or is serialised by the file lock (SQLite).
         """
         assert self.session is not None
         consumer = consumer or self.database.service
-        table = self.database.processed
-        seen = self.session.execute(
-            select(table.c.event_id).where(table.c.consumer == consumer,
-                                           table.c.event_id == envelope["event_id"])).first()
-        if seen is not None:
-            return False
-        self.session.execute(insert(table).values(
-            consumer=consumer, event_id=envelope["event_id"], event_type=envelope["event_type"],
-            processed_at=self.clock.now()))
-        return True
+        values = dict(consumer=consumer, event_id=envelope["event_id"],
+                      event_type=envelope["event_type"], processed_at=self.clock.now())
+        dialect_insert = pg_insert if self.database.is_postgres else sqlite_insert
+        result = self.session.execute(
+            dialect_insert(self.database.processed).values(**values).on_conflict_do_nothing())
+        return result.rowcount == 1
 
     def commit(self) -> None:
         assert self.session is not None
