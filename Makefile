@@ -38,5 +38,16 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit -q
 
+demo: $(STAMP)              ## a 2023 season against the services `make up`/`make start` runs
+	$(BIN)/zhicheng demo
+
+bench: $(STAMP)             ## benchmarks, each as ratios to a baseline of the same run
+	@ZHICHENG_NEED_RABBIT_MGMT=1 scripts/ensure-broker.sh
+	$(BIN)/python -m bench.broker_raw
+	$(BIN)/python -m bench.platform_load
+	$(BIN)/python -m bench.platform_load --postgres
+	$(BIN)/python -m bench.experts_draw
+	$(BIN)/python -m bench.audit_queries
+
 clean:
 	rm -rf var .pytest_cache
