@@ -38,6 +38,14 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit -q
 
+test-integration: $(STAMP)
+	@ZHICHENG_NEED_RABBIT_MGMT=1 scripts/ensure-broker.sh
+	$(BIN)/python -m pytest -m integration -q
+
+test-e2e: $(STAMP)
+	@ZHICHENG_NEED_RABBIT_MGMT=1 scripts/ensure-broker.sh
+	$(BIN)/python -m pytest -m e2e -q
+
 demo: $(STAMP)              ## a 2023 season against the services `make up`/`make start` runs
 	$(BIN)/zhicheng demo
 
