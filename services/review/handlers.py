@@ -109,6 +109,38 @@ def start_publicity(uow: UnitOfWork, case_id: str, *, starts_on: date | None,
         c, starts_on=starts_on or now.date(), now=now, policy=policy, working_days=working_days))
 
 
+def start_publicity_list(uow: UnitOfWork, case_ids: list[str], *, starts_on: date | None,
+                         working_days: int | None, policy: ReviewPolicy, principal: Principal,
+                         now: datetime) -> list[Case]:
+    """One public notice for a list of cases (公示名单): all start together or none does, and a
+    refusal names every case and rule that stood in the way."""
+    if len(set(case_ids)) != len(case_ids):
+        raise InvalidInput("a case is listed twice", details={"fields": {"case_ids": ["unique"]}})
+    repo = _repo(uow)
+    moved: list[cases.Transition] = []
+    violations = []
+    missing = []
+    for case_id in case_ids:
+        try:
+            case = _case_for(repo, case_id, principal)
+        except NotFound:
+            missing.append(case_id)
+            continue
+        try:
+            moved.append(cases.start_publicity(case, starts_on=starts_on or now.date(), now=now,
+                                               policy=policy, working_days=working_days))
+        except RuleRefused as refused:
+            violations.extend(refused.violations)
+    if missing:
+        raise NotFound("some cases do not exist", details={"case_ids": missing})
+    if violations:
+        raise RuleRefused(violations)
+    for t in moved:
+        repo.save_case(t.case, now)
+        _emit(uow, t.events)
+    return [t.case for t in moved]
+
+
 def file_objection(uow: UnitOfWork, case_id: str, *, grounds: str, principal: Principal,
                    now: datetime) -> tuple[Case, str]:
     objection_id = str(uuid.uuid4())

@@ -19,6 +19,10 @@ class PublicityRequest(Schema):
     working_days = fields.Integer(load_default=None, validate=validate.Range(min=1, max=60))
 
 
+class PublicityListRequest(PublicityRequest):
+    case_ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=500))
+
+
 class ObjectionRequest(Schema):
     grounds = fields.String(required=True, validate=validate.Length(min=1, max=4000))
 

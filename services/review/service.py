@@ -179,6 +179,17 @@ class ReviewService(ServiceBase):
                 policy=self.policy, principal=principal, now=now))
         return self._office_move(request, run, schemas.PublicityRequest(), case_id=case_id)
 
+    @http("POST", "/publicity", roles=(OFFICE,))
+    def publicity_list(self, request):
+        """One notice for a list of cases (公示名单): all start or none, every refusal listed."""
+        def run(uow, principal, now, body):
+            started = handlers.start_publicity_list(
+                uow, body["case_ids"], starts_on=body["starts_on"],
+                working_days=body["working_days"], policy=self.policy, principal=principal,
+                now=now)
+            return {"items": [schemas.case_view(c) for c in started]}
+        return self._office_move(request, run, schemas.PublicityListRequest())
+
     @http("POST", "/cases/<string:case_id>/objections", roles=(OFFICE, "portal"))
     def objection(self, request, case_id):
         """An objection (异议) received during a notice: from the office or relayed by the portal."""

@@ -339,3 +339,26 @@ def test_the_timer_ends_due_notices_by_the_service_clock(review, amqp_uri, offic
         fire()
     assert requests.get(f"{review.url}/cases/{case_id}", headers=office,
                         timeout=5).json()["state"] == "awaiting_meeting"
+
+
+def test_a_notice_for_a_list_starts_for_all_or_refuses_naming_every_case(
+        review, amqp_uri, office, wait, clock):
+    clock.set(at(2023, 9, 20))
+    ready = [open_case(review, amqp_uri, office, wait, clock, f"sub-l{i}")["case_id"]
+             for i in range(3)]
+    clock.set(at(2023, 9, 25))
+    for case_id in ready[:2]:
+        post(review, f"/cases/{case_id}/qualification", office, {"outcome": "passed"})
+    refused = requests.post(f"{review.url}/publicity", json={"case_ids": ready,
+                                                             "starts_on": "2023-09-27"},
+                            headers=office, timeout=5)
+    assert refused.status_code == 422
+    violations = refused.json()["error"]["details"]["violations"]
+    assert [(v["rule"], v["context"]["case_id"]) for v in violations] == [
+        ("REVIEW-CASE-FLOW", ready[2])]
+    states = [requests.get(f"{review.url}/cases/{c}", headers=office, timeout=5).json()["state"]
+              for c in ready]
+    assert states == ["qualified", "qualified", "accepted"]  # none started
+    started = post(review, "/publicity", office, {"case_ids": ready[:2],
+                                                  "starts_on": "2023-09-27"})
+    assert [c["publicity"]["last_day"] for c in started["items"]] == ["2023-10-09"] * 2
