@@ -21,9 +21,6 @@ from services.review.certificate import (
 from services.review.repository import ReviewRepository
 from services.review.rules import ReviewPolicy
 
-SYSTEM = Principal(subject="review", roles=frozenset({"system"}))
-
-
 def _repo(uow: UnitOfWork) -> ReviewRepository:
     assert uow.session is not None
     return ReviewRepository(uow.session)
