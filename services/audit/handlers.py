@@ -131,11 +131,17 @@ def record_event(uow: UnitOfWork, log: AuditLog, envelope: dict[str, Any],
             terms = index_terms(envelope, log.settings.person_key)
             repo.append_record(uow.session, record, envelope, text, received_at, terms)
             if envelope["event_type"] == "submission_accepted":
-                case_id = _payload_value(envelope, "case_id")
+                # intake's acceptance names the application by its submission id (review's
+                # case id comes later), the committee by its code, the industry in the employer
+                case_id = _payload_value(envelope, "case_id", "submission_id")
+                employer = (envelope.get("payload") or {}).get("employer")
+                industry = _payload_value(envelope, "industry") or (
+                    str(employer["industry"]) if isinstance(employer, dict)
+                    and employer.get("industry") is not None else None)
                 if case_id:
                     repo.remember_case(uow.session, case_id,
-                                       _payload_value(envelope, "committee_id"),
-                                       _payload_value(envelope, "industry"), terms.occurred_at)
+                                       _payload_value(envelope, "committee_id", "committee_code"),
+                                       industry, terms.occurred_at)
             if envelope.get("producer") != "audit":
                 uow.caused_by(envelope)
                 for finding in log.monitors.observe(AuditEvent.from_envelope(envelope)):
