@@ -309,6 +309,46 @@ def clock_reset() -> None:
     _clock_request("PUT", {"reset": True})
 
 
+@cli.command()
+@click.option("--applications", default=270, show_default=True,
+              help="valid applications the simulated portal sends (plus one per refusal rule)")
+@click.option("--seed", default=2023, show_default=True)
+@click.option("--quiet", is_flag=True, help="print only the summary table")
+def demo(applications: int, seed: int, quiet: bool) -> None:
+    """Play a 2023 season against the running services (`make start`), print the summary.
+
+    Exits 1 if anything did not happen as expected. The services' clocks are set (they must run
+    with ZHICHENG_CLOCK_CONTROL=1, as `make up` does); run it against fresh databases
+    (`make down && make clean && make start`), since a season creates its committees."""
+    from shared.config import SERVICES as names
+    from shared.config import Settings, jwt_secret
+    from shared.personal import _person_key
+    from shared.simulation.season import Season, SeasonFailed, SeasonSettings
+
+    settings = SeasonSettings(
+        urls={s: _service_url(s) for s in names}, amqp_uri=Settings(service="intake").amqp_uri,
+        jwt_secret=jwt_secret(), person_key=_person_key(), applications=applications, seed=seed,
+        log=(lambda m: None) if quiet else (lambda m: click.echo(f"· {m}", err=True)))
+    import requests
+    try:
+        plan = requests.get(settings.urls["intake"] + "/plans/2023", timeout=5).json()
+    except requests.RequestException as exc:
+        raise click.ClickException(f"intake is not reachable ({type(exc).__name__}); "
+                                   f"`make start` first") from None
+    if plan.get("state") != "draft":
+        raise click.ClickException("the 2023 plan is already published: a season needs fresh "
+                                   "databases (`make down clean start`)")
+    try:
+        summary = Season(settings).run()
+    except SeasonFailed as exc:
+        if exc.summary is not None:
+            click.echo(exc.summary.table())
+        else:
+            click.echo(str(exc))
+        sys.exit(1)
+    click.echo(summary.table())
+
+
 def _add_service_commands() -> None:
     for service in SERVICES:
         try:

@@ -504,6 +504,9 @@ class Season:
             out[case["committee_id"]].append(case_id)
         return out
 
+    def docket_of(self, code: str) -> list[str]:
+        return [c for c in self._by_committee()[code] if c in self.active]
+
     def qualification(self) -> None:
         self.log("qualification")
         self.clock(QUALIFICATION)
@@ -615,7 +618,9 @@ class Season:
                                     "inspector", expect=None)
             self.expect(hidden.status_code in (403, 404, 409, 422) and "panel\"" not in hidden.text,
                         f"{code}'s sealed panel was shown to an inspector before the meeting")
-            self.summary.meetings[code] = f"{meeting_id} panel {self.s.panel_sizes[code]}"
+            self.summary.meetings[code] = (f"{len(self.docket_of(code))} cases, panel "
+                                           f"{self.s.panel_sizes[code]}, "
+                                           f"{self.s.emergency_draws.get(code, 0)} emergency")
         self.expected_counts["panel_drawn"] += len(COMMITTEES)
 
     def votes(self) -> None:
@@ -790,7 +795,7 @@ class Season:
         check it found exactly those."""
         def found():
             got = Counter(v["rule"] for v in self.violations())
-            return got if all(got[r] >= n for r, n in expected.items()) else None
+            return True if all(got[r] >= n for r, n in expected.items()) else None
         try:
             wait_until(found, self.s.timeout, f"audit to find {dict(expected)}", interval=0.5)
         except SeasonFailed as exc:
