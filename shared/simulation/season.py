@@ -524,6 +524,10 @@ class Season:
         self.expected_counts["qualification_failed"] += 1
 
     def pre_review_publicity(self) -> None:
+        self.start_pre_review()
+        self.end_pre_review()
+
+    def start_pre_review(self) -> None:
         self.log("pre-review publicity, objections")
         qualified = sorted(self.cases)[1:]
         self.parallel(lambda cid: self.http.call(
@@ -545,6 +549,11 @@ class Season:
         self.expect(state == "withdrawn", f"an upheld objection did not withdraw the case: {state}")
         self.expected_counts.update({"objection_filed": 2, "objection_resolved": 2,
                                      "case_withdrawn": 1})
+        self.qualified = qualified
+
+    def end_pre_review(self) -> None:
+        """The clock passes the notices' five working days; the tick ends them."""
+        qualified, upheld = self.qualified, self.withdrawn_case
         self.clock(PRE_REVIEW_OVER)
         self.http.call("POST", "review", "/admin/tick", "operator")
         self.active = [c for c in qualified if c != upheld]
