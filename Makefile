@@ -35,9 +35,6 @@ test: $(STAMP)              ## the whole suite (ZHICHENG_TEST_POSTGRES=1: on Pos
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-demo: $(STAMP)               ## play a 2023 season against `make start`'s services (fresh var/)
-	$(BIN)/zhicheng demo
-
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -m unit -q
 
