@@ -50,6 +50,14 @@ event type (producer)            fields used
 ``draw_seed_revealed``           ``round_id``, ``meeting_id``, ``commitment_digest``, ``seed``,
                                  ``secrets``, ``beacon_value``, ``panel``, ``reserves``,
                                  ``revealed_at``
+``*_refused`` (intake, review,   ``rules`` (every rule id that refused), ``refused_at``,
+experts: shared/refusals.py)     ``attempted_by``: an official's refused attempt is reportable
+                                 (``plan_deadline_change_refused``: ``year``,
+                                 ``committee_code``; ``meeting_scheduling_refused``:
+                                 ``committee_id``, ``case_ids``, ``starts_at``;
+                                 ``materials_supplement_refused``: ``case_id``,
+                                 ``committee_id``; ``emergency_draw_refused``: ``meeting_id``,
+                                 ``stage``, ``seats``)
 ===============================  =============================================================
 
 Findings never carry names or identity numbers: only ids (case, meeting, expert, committee).
@@ -210,6 +218,12 @@ def _ids(payload: Mapping[str, Any], many: str, one: str) -> list[str]:
     return []
 
 
+def _refused_by(p: Mapping[str, Any], *rule_ids: str) -> list[str]:
+    """The rules of a ``*_refused`` event among ``rule_ids`` (empty: not this monitor's)."""
+    rules = p.get("rules") or []
+    return [r for r in rule_ids if r in rules]
+
+
 class _StateMonitor:
     """A monitor whose state is one JSON-compatible dict."""
 
@@ -265,7 +279,7 @@ class PublicityBeforeMeeting(_StateMonitor):
 
     rule = PRE_REVIEW_PUBLICITY
     event_types = frozenset({"publicity_started", "meeting_scheduled", "votes_recorded",
-                             "meeting_held"})
+                             "meeting_held", "meeting_scheduling_refused"})
 
     def initial_state(self) -> dict[str, Any]:
         return {"ends": {}, "flagged": {}}
@@ -308,6 +322,19 @@ class PublicityBeforeMeeting(_StateMonitor):
     def on_votes_recorded(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         return self._check(event, p, _ids(p, "case_ids", "case_id"),
                            _when(p, "at", event.occurred_at), missing_is_violation=True)
+
+    def on_meeting_scheduling_refused(self, event: AuditEvent,
+                                      p: Mapping[str, Any]) -> list[Finding]:
+        """An office tried to schedule a meeting before the notice ended (review refused it)."""
+        if not _refused_by(p, "REVIEW-MEETING-AFTER-PUBLICITY"):
+            return []
+        cases = _ids(p, "case_ids", "case_id")
+        return [self.finding(event, "case", cases[0] if len(cases) == 1 else "meeting-attempt",
+                             committee_id=p.get("committee_id"), field="starts_at",
+                             attempted_by=p.get("attempted_by"), case_ids=cases,
+                             starts_at=p.get("starts_at"),
+                             detail="attempt to schedule a meeting before the pre-review "
+                                    "publicity of its cases ended (refused)")]
 
     def on_meeting_held(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         return self._check(event, p, _ids(p, "case_ids", "case_id"),
@@ -354,7 +381,8 @@ class EmergencyDrawCap(_StateMonitor):
 
     rule = EMERGENCY_DRAW
     event_types = frozenset({"panel_drawn", "draw_committed", "emergency_draw_approved",
-                             "emergency_panel_drawn", "emergency_draw_made"})
+                             "emergency_panel_drawn", "emergency_draw_made",
+                             "emergency_draw_refused"})
 
     def __init__(self, policy: AuditPolicy | None = None) -> None:
         self.policy = policy or AuditPolicy()
@@ -385,6 +413,20 @@ class EmergencyDrawCap(_StateMonitor):
         seats = int(p.get("seats") or 0)
         return self._judge(event, p, seats, approved,
                            over_approval=approved and seats > approval["seats"])
+
+    def on_emergency_draw_refused(self, event: AuditEvent,
+                                  p: Mapping[str, Any]) -> list[Finding]:
+        """An emergency draw (or its approval) beyond the cap or without approval was tried
+        (experts refused it)."""
+        rules = _refused_by(p, "EXPERTS-EMERGENCY-CAP", "EXPERTS-EMERGENCY-APPROVAL")
+        if not rules:
+            return []
+        meeting = str(p.get("meeting_id"))
+        return [self.finding(event, "meeting", meeting, committee_id=p.get("committee_id"),
+                             field="seats", meeting_id=meeting, refused_by=rules,
+                             attempted_by=p.get("attempted_by"), seats=p.get("seats"),
+                             detail=f"attempt at an emergency {p.get('stage') or 'draw'} "
+                                    f"({', '.join(rules)}) (refused)")]
 
     def on_emergency_draw_made(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         seats = len(_ids(p, "expert_ids", "expert_id"))
@@ -704,7 +746,8 @@ class PlanDeadlineFixed(_StateMonitor):
     """评审计划发布后申报截止时间不得调整 (unless a special approval is recorded)."""
 
     rule = PLAN_DEADLINE
-    event_types = frozenset({"plan_published", "plan_deadline_changed"})
+    event_types = frozenset({"plan_published", "plan_deadline_changed",
+                             "plan_deadline_change_refused"})
 
     def initial_state(self) -> dict[str, Any]:
         return {"published": {}}
@@ -714,6 +757,19 @@ class PlanDeadlineFixed(_StateMonitor):
             self.state["published"][str(p["plan_id"])] = p.get("material_deadline")
         if p.get("year") is not None:  # intake publishes a year's plan for many committees
             self.state["published"][f"year:{p['year']}"] = p.get("published_at")
+
+    def on_plan_deadline_change_refused(self, event: AuditEvent,
+                                        p: Mapping[str, Any]) -> list[Finding]:
+        """The bureau tried to move a published deadline without approval (intake refused)."""
+        if not _refused_by(p, "INTAKE-PLAN-DEADLINE-FROZEN"):
+            return []
+        committee = p.get("committee_id") or p.get("committee_code")
+        return [self.finding(event, "plan", f"{p.get('year')}/{committee}",
+                             committee_id=committee, field="material_deadline",
+                             new_deadline=p.get("new_deadline"),
+                             attempted_by=p.get("attempted_by"),
+                             detail="attempt to change the deadline after publication without "
+                                    "approval (refused)")]
 
     def on_plan_deadline_changed(self, event: AuditEvent, p: Mapping[str, Any]) -> list[Finding]:
         plan = str(p.get("plan_id") or f"year:{p.get('year')}")
@@ -734,7 +790,8 @@ class MaterialsFrozen(_StateMonitor):
 
     rule = MATERIALS_FROZEN
     event_types = frozenset({"case_frozen", "materials_frozen", "materials_changed",
-                             "materials_supplemented", "submission_accepted"})
+                             "materials_supplemented", "submission_accepted",
+                             "materials_supplement_refused"})
 
     def initial_state(self) -> dict[str, Any]:
         return {"frozen": {}, "committee": {}}
@@ -765,6 +822,20 @@ class MaterialsFrozen(_StateMonitor):
                              detail=f"case {case_id}: materials changed after it was frozen")]
 
     on_materials_supplemented = on_materials_changed
+
+    def on_materials_supplement_refused(self, event: AuditEvent,
+                                        p: Mapping[str, Any]) -> list[Finding]:
+        """An office tried to change a frozen case's materials (review refused it)."""
+        if not _refused_by(p, "REVIEW-MATERIALS-FROZEN"):
+            return []
+        case_id = str(p["case_id"])
+        return [self.finding(event, "case", case_id,
+                             committee_id=p.get("committee_id") or
+                             self.state["committee"].get(case_id),
+                             field="materials", attempted_by=p.get("attempted_by"),
+                             frozen_at=self.state["frozen"].get(case_id),
+                             detail=f"case {case_id}: attempt to change materials after it was "
+                                    f"frozen (refused)")]
 
 
 class PoolChangeApproved(_StateMonitor):

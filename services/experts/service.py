@@ -38,9 +38,10 @@ from nameko.timer import timer
 from services.experts import handlers, models, schemas
 from services.experts.handlers import Actor
 from services.experts.rules import ExpertsPolicy, policy_from_mapping
-from shared.errors import Forbidden, InvalidInput, ZhichengError
+from shared.errors import Forbidden, InvalidInput, RuleRefused, ZhichengError
 from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
+from shared.refusals import record_refusal
 from shared.schemas import load
 from shared.web import http, read_json
 
@@ -333,21 +334,33 @@ class ExpertsService(ServiceBase):
     def approve_emergency(self, request, meeting_id):
         actor = self._actor(request, "bureau")
         data = read_json(request, schemas.EMERGENCY_APPROVAL_IN)
-        with self.db.unit_of_work() as uow:
-            out = handlers.approve_emergency(uow, meeting_id, data, actor=actor,
-                                             now=self.clock.now(), policy=self._policy)
-            uow.commit()
+        try:
+            with self.db.unit_of_work() as uow:
+                out = handlers.approve_emergency(uow, meeting_id, data, actor=actor,
+                                                 now=self.clock.now(), policy=self._policy)
+                uow.commit()
+        except RuleRefused as refused:  # the attempt is on record (shared/refusals.py)
+            record_refusal(self.db, "emergency_draw_refused", refused, now=self.clock.now(),
+                           by=actor.subject, meeting_id=meeting_id, stage="approval",
+                           seats=data["seats"], approval_id=None)
+            raise
         return 201, out
 
     @http("POST", "/meetings/<meeting_id>/emergency-draws", roles=("committee_office",))
     def emergency_draw(self, request, meeting_id):
         actor = self._actor(request, "committee_office")
         data = read_json(request, schemas.EMERGENCY_DRAW_IN)
-        with self.db.unit_of_work() as uow:
-            out = handlers.open_emergency_round(uow, meeting_id, data, actor=actor,
-                                                now=self.clock.now(), policy=self._policy,
-                                                parties=self.settings.parties)
-            uow.commit()
+        try:
+            with self.db.unit_of_work() as uow:
+                out = handlers.open_emergency_round(uow, meeting_id, data, actor=actor,
+                                                    now=self.clock.now(), policy=self._policy,
+                                                    parties=self.settings.parties)
+                uow.commit()
+        except RuleRefused as refused:  # the attempt is on record (shared/refusals.py)
+            record_refusal(self.db, "emergency_draw_refused", refused, now=self.clock.now(),
+                           by=actor.subject, meeting_id=meeting_id, stage="draw",
+                           seats=data["seats"], approval_id=data.get("approval_id"))
+            raise
         return 201, out
 
     # -- the clock's work --------------------------------------------------------------------------

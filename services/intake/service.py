@@ -25,10 +25,11 @@ from services.intake import handlers, models
 from services.intake.plan import PLANS_DIR
 from services.intake.schemas import (APPLICATION_SCHEMA, ATTEMPT_SCHEMA, DEADLINE_CHANGE_SCHEMA)
 from shared.clock import CHINA
-from shared.errors import InvalidInput
+from shared.errors import InvalidInput, RuleRefused
 from shared.events import CATALOGUE
 from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, consume_events, consume_json
 from shared.platform import Database, ServiceBase
+from shared.refusals import record_refusal
 from shared.schemas import load
 from shared.web import PUBLIC, http, read_json
 
@@ -123,11 +124,17 @@ class IntakeService(ServiceBase):
         """Move a committee's material deadline; after publication only with a special approval."""
         principal = self.auth.require(request, "bureau")
         body = read_json(request, DEADLINE_CHANGE_SCHEMA, what="deadline change")
-        with self.db.unit_of_work() as uow:
-            out = handlers.change_deadline(uow, year, code, body["new_deadline"],
-                                           body.get("approval"), self.clock.now(),
-                                           principal.subject, self._plans_dir)
-            uow.commit()
+        try:
+            with self.db.unit_of_work() as uow:
+                out = handlers.change_deadline(uow, year, code, body["new_deadline"],
+                                               body.get("approval"), self.clock.now(),
+                                               principal.subject, self._plans_dir)
+                uow.commit()
+        except RuleRefused as refused:  # the attempt is on record (shared/refusals.py)
+            record_refusal(self.db, "plan_deadline_change_refused", refused,
+                           now=self.clock.now(), by=principal.subject, year=year,
+                           committee_code=code, new_deadline=body["new_deadline"].isoformat())
+            raise
         return out
 
     # -- submissions -------------------------------------------------------------------------

@@ -15,9 +15,11 @@ import os
 from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
-from shared.errors import Conflict, RuleRefused
+from shared.auth import Principal
+from shared.errors import Conflict, RuleRefused, ZhichengError
 from shared.messaging import consume_events, inbox_queue_name
 from shared.platform import Database, ServiceBase
+from shared.refusals import record_refusal
 from shared.web import PUBLIC, http, query_int, read_json
 
 from services.review import handlers, models, schemas
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 OFFICE = "committee_office"
 BUREAU = "bureau"
 READERS = (OFFICE, BUREAU, "inspector")
+ANYONE = Principal(subject="review", roles=frozenset({OFFICE}))  # reads a case's committee
 TICK_SECONDS = float(os.environ.get("REVIEW_TICK_SECONDS", "60"))
 
 
@@ -141,7 +144,8 @@ class ReviewService(ServiceBase):
 
     # --- committee office ----------------------------------------------------------------------
 
-    def _office_move(self, request, fn, schema=None, roles=(OFFICE,), status=200, **kwargs):
+    def _office_move(self, request, fn, schema=None, roles=(OFFICE,), status=200,
+                     on_refused=None, **kwargs):
         principal = self.auth.require(request, *roles)
         body = read_json(request, schema) if schema is not None else {}
         try:
@@ -154,6 +158,11 @@ class ReviewService(ServiceBase):
                                            "Moves refused by a rule, by rule id", ["rule"])
             for violation in refused.violations:
                 counter.labels(self.metrics.service, violation.rule.id).inc()
+            if on_refused is not None and principal.has(OFFICE):
+                # an official's refused attempt is on record, in a unit of work of its own
+                event_type, payload = on_refused(body, **kwargs)
+                record_refusal(self.db, event_type, refused, now=self.clock.now(),
+                               by=principal.subject, **payload)
             raise
         self._count_moves(fn.__qualname__.split(".")[1] if "." in fn.__qualname__ else "move")
         return status, result
@@ -217,8 +226,12 @@ class ReviewService(ServiceBase):
             return schemas.case_view(handlers.supplement_materials(
                 uow, case_id, document_kinds=body["document_kinds"], principal=principal,
                 now=now))
+        def refused(body, case_id):
+            return "materials_supplement_refused", {
+                "case_id": case_id, "committee_id": self._committee_of(case_id),
+                "document_kinds": list(body["document_kinds"])}
         return self._office_move(request, run, schemas.MaterialsRequest(),
-                                 roles=(OFFICE, "portal"), case_id=case_id)
+                                 roles=(OFFICE, "portal"), on_refused=refused, case_id=case_id)
 
     @http("POST", "/meetings", roles=(OFFICE,))
     def schedule_meeting(self, request):
@@ -228,7 +241,19 @@ class ReviewService(ServiceBase):
                 case_ids=body["case_ids"], panel_size=body["panel_size"], principal=principal,
                 now=now)
             return schemas.meeting_view(meeting)
-        return self._office_move(request, run, schemas.MeetingRequest(), status=201)
+        def refused(body):
+            return "meeting_scheduling_refused", {
+                "committee_id": body["committee_id"], "starts_at": body["starts_at"].isoformat(),
+                "case_ids": list(body["case_ids"])}
+        return self._office_move(request, run, schemas.MeetingRequest(), status=201,
+                                 on_refused=refused)
+
+    def _committee_of(self, case_id: str) -> str | None:
+        try:
+            with self.db.unit_of_work() as uow:
+                return handlers.get_case(uow, case_id, principal=ANYONE).committee_id
+        except ZhichengError:
+            return None
 
     @http("POST", "/meetings/<string:meeting_id>/votes", roles=(OFFICE,))
     def votes(self, request, meeting_id):

@@ -18,6 +18,7 @@ HTTP (``POST /panel-requests``).
 from marshmallow import fields, validate
 
 from shared.events.catalogue import CATALOGUE, PayloadSchema, register
+from shared.refusals import RefusalFields
 
 _ID = dict(required=True, validate=validate.Length(min=1, max=64))
 _HEX64 = validate.Regexp(r"^[0-9a-f]{64}$")
@@ -287,3 +288,15 @@ register("panel_request_refused", producer="experts", schema=PanelRequestRefused
          consumers=("review",),
          description="a panel request could not be drawn (e.g. too few eligible experts: the "
                      "shortfall is named; unknown committee); review decides what to do")
+
+
+class EmergencyDrawRefused(RefusalFields):
+    meeting_id = fields.String(**_ID)
+    stage = fields.String(required=True, validate=validate.OneOf(("approval", "draw")))
+    seats = fields.Integer(required=True)
+    approval_id = fields.String(load_default=None, allow_none=True)
+
+
+register("emergency_draw_refused", producer="experts", schema=EmergencyDrawRefused,
+         description="an emergency draw or its approval was tried and a rule refused it (no "
+                     "approval, beyond the 30% cap): nothing drawn, the attempt is on record")

@@ -6,6 +6,7 @@ keyed pseudonym intake derives from the identity number.
 from marshmallow import fields, validate
 
 from shared.events.catalogue import PayloadSchema, register
+from shared.refusals import RefusalFields
 
 PATHS = ("review", "recommendation", "initial_determination", "recognition")
 COMMITTEE_PATHS = ("review", "recommendation", "recognition")
@@ -153,6 +154,17 @@ register("plan_published", producer="intake", schema=PlanPublished,
 register("plan_deadline_changed", producer="intake", schema=PlanDeadlineChanged,
          description="a committee's material deadline moved (after publication only with a "
                      "recorded special approval)")
+
+
+class PlanDeadlineChangeRefused(RefusalFields):
+    year = fields.Integer(required=True)
+    committee_code = fields.String(required=True)
+    new_deadline = fields.String(required=True)
+
+
+register("plan_deadline_change_refused", producer="intake", schema=PlanDeadlineChangeRefused,
+         description="the bureau tried to move a material deadline and a rule refused it (e.g. "
+                     "published, no special approval): nothing changed, the attempt is on record")
 register("archive_attempt_recorded", producer="intake", schema=ArchiveAttemptRecorded,
          description="a review attempt and its outcome entered the applicant's performance "
                      "archive (业绩档案)")

@@ -8,6 +8,7 @@ grounds stay in review's database.
 from marshmallow import fields, validate
 
 from shared.events.catalogue import PayloadSchema, register
+from shared.refusals import RefusalFields
 
 PHASES = ("pre_review", "post_review")          # 评前公示 / 评后公示
 OUTCOMES = ("passed", "failed", "no_quorum")
@@ -195,3 +196,24 @@ _review("certificate_issued", CertificateIssued,
         "a certificate was issued (发证) with its verifiable number")
 _review("recommendation_forwarded", RecommendationForwarded,
         "a recommendation case (推荐) was forwarded to the higher committee")
+
+
+# --- refused attempts by officials (shared/refusals.py): nothing changed, the attempt is on record
+class MeetingSchedulingRefused(RefusalFields):
+    committee_id = fields.String(required=True)
+    starts_at = fields.String(required=True)
+    case_ids = fields.List(fields.String(), required=True)
+
+
+class MaterialsSupplementRefused(RefusalFields):
+    case_id = fields.String(required=True)
+    committee_id = fields.String(required=True, allow_none=True)
+    document_kinds = fields.List(fields.String(), required=True)
+
+
+_review("meeting_scheduling_refused", MeetingSchedulingRefused,
+        "a committee office tried to schedule a meeting and a rule refused it (e.g. a case's "
+        "pre-review notice had not ended): no meeting, the attempt is on record")
+_review("materials_supplement_refused", MaterialsSupplementRefused,
+        "a committee office tried to change a case's materials and a rule refused it (e.g. "
+        "frozen for its meeting, 不再补充): nothing changed, the attempt is on record")

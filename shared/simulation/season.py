@@ -101,6 +101,7 @@ class SeasonSummary:
     spot_check_sample: list[str] = field(default_factory=list)
     audit_records: int = 0
     violations: dict[str, int] = field(default_factory=dict)
+    expected_violations: dict[str, int] = field(default_factory=dict)
     audit_chain_verified: bool = False
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -122,6 +123,7 @@ class SeasonSummary:
                  ("audit records", str(self.audit_records))]
         rows += [(f"violation {rule}", str(n)) for rule, n in sorted(self.violations.items())]
         rows += [("violations found", str(sum(self.violations.values()))),
+                 ("violations expected", str(sum(self.expected_violations.values()))),
                  ("audit chain verified", "yes" if self.audit_chain_verified else "NO"),
                  ("seconds", f"{self.seconds:.1f}"),
                  ("result", "OK" if self.ok else f"{len(self.problems)} problem(s)")]
@@ -149,6 +151,10 @@ class SeasonSettings:
     panel_sizes: dict[str, int] = field(default_factory=lambda: {c: 9 for c in COMMITTEES})
     emergency_draws: dict[str, int] = field(default_factory=lambda: {"R22": 1})
     experts_per_pool: int = 18
+    attempt_unapproved_deadline: bool = True
+    """The bureau tries to move a published deadline without approval: intake refuses
+    (INTAKE-PLAN-DEADLINE-FROZEN) and records the attempt, which audit reports
+    (AUDIT-PLAN-DEADLINE): the one violation such a season expects. Off: a clean season."""
     fail_every: int = 9
 
 
@@ -291,6 +297,7 @@ class Season:
         self.qualification_failed_case: str | None = None
         self.certificates: list[str] = []
         self.expected_counts: Counter = Counter()        # event type -> at least this many
+        self.expected_violations: Counter = Counter()    # rule id -> exactly this many
         self.pool = ThreadPoolExecutor(max_workers=settings.workers)
 
     # -- small helpers -------------------------------------------------------------------------
@@ -328,7 +335,7 @@ class Season:
             self.post_review_and_publication()
             self.certificates_step()
             self.inspection()
-            self.audit_checks()
+            self.audit_checks(self.expected_violations)
         except SeasonFailed as exc:
             self.problems.extend(exc.problems)
         finally:
@@ -372,12 +379,8 @@ class Season:
         self.clock(PLAN_PUBLISHED)
         self.http.call("POST", "intake", f"/plans/{YEAR}/publish", "bureau")
         self.expected_counts["plan_published"] += 1
-        refused = self.http.call("POST", "intake", f"/plans/{YEAR}/committees/R05/deadline",
-                                 "bureau", {"new_deadline": "2023-07-20"}, expect=422).json()
-        self.expect(refused["error"].get("rule") == "INTAKE-PLAN-DEADLINE-FROZEN"
-                    or "INTAKE-PLAN-DEADLINE-FROZEN" in str(refused),
-                    f"a deadline change without approval was not refused by "
-                    f"INTAKE-PLAN-DEADLINE-FROZEN: {refused}")
+        if self.s.attempt_unapproved_deadline:
+            self.unapproved_deadline_change()
         self.http.call("POST", "intake", f"/plans/{YEAR}/committees/R05/deadline", "bureau", {
             "new_deadline": "2023-07-20", "approval": {
                 "approved_by": "区人力社保局", "reason": "疫情影响，经局务会特别批准",
@@ -386,6 +389,15 @@ class Season:
         plan = self.http.json("GET", "intake", f"/plans/{YEAR}")
         self.expect("R05" in str(plan.get("deadline_changes", plan)),
                     "the approved deadline change is not on the published plan")
+
+    def unapproved_deadline_change(self, code: str = "R05") -> None:
+        refused = self.http.call("POST", "intake", f"/plans/{YEAR}/committees/{code}/deadline",
+                                 "bureau", {"new_deadline": "2023-07-20"}, expect=422).json()
+        self.expect("INTAKE-PLAN-DEADLINE-FROZEN" in str(refused),
+                    f"a deadline change without approval was not refused by "
+                    f"INTAKE-PLAN-DEADLINE-FROZEN: {refused}")
+        self.expected_counts["plan_deadline_change_refused"] += 1
+        self.expected_violations["AUDIT-PLAN-DEADLINE"] += 1
 
     def change_pools(self) -> None:
         """During the term each pool gets one more expert by a change request (报备) that
@@ -616,7 +628,7 @@ class Season:
                                              "emergency_panel_drawn": 1})
             sealed = self.http.json("GET", "experts", f"/meetings/{meeting_id}/panel",
                                     "committee_office")
-            regular = sealed["rounds"][0]
+            regular = next(r for r in sealed["rounds"] if r.get("kind") == "regular")
             self.expect(len(regular.get("panel") or []) == self.s.panel_sizes[code],
                         f"the committee office did not read {code}'s sealed panel of "
                         f"{self.s.panel_sizes[code]}: {len(regular.get('panel') or [])}")
@@ -812,6 +824,7 @@ class Season:
         time.sleep(settle)
         got = Counter(v["rule"] for v in self.violations())
         self.summary.violations = dict(got)
+        self.summary.expected_violations = dict(expected)
         self.expect(got == expected, f"audit found violations {dict(got)}, expected "
                                      f"{dict(expected) or 'none'}: "
                                      f"{[v['detail'] for v in self.violations()][:5]}")
