@@ -175,6 +175,9 @@ def test_a_case_runs_from_acceptance_to_a_verifiable_certificate_through_the_bro
     assert frozen.json()["error"]["rule"] == "REVIEW-MATERIALS-FROZEN"
     assert review.metric("zhicheng_review_refusals_total", rule="REVIEW-MATERIALS-FROZEN") == 1
     assert review.metric("zhicheng_review_moves_total", move="schedule_meeting") == 1
+    # the office's refused attempt is on record (shared/refusals.py); nothing else changed
+    attempt = probe.wait_for("materials_supplement_refused", wait, case_id=case_id)["payload"]
+    assert attempt["rules"] == ["REVIEW-MATERIALS-FROZEN"] and attempt["document_kinds"] == ["论文"]
 
     clock.set(at(2023, 10, 20, 11))
     decided = post(review, f"/meetings/{meeting_id}/votes", office,
@@ -201,8 +204,8 @@ def test_a_case_runs_from_acceptance_to_a_verifiable_certificate_through_the_bro
     probe.wait_for("certificate_issued", wait, case_id=case_id)
     assert probe.types_for(case_id) == [
         "case_opened", "qualification_passed", "publicity_started", "publicity_ended",
-        "materials_frozen", "votes_recorded", "case_decided", "publicity_started",
-        "publicity_ended", "result_published", "certificate_issued"]
+        "materials_frozen", "materials_supplement_refused", "votes_recorded", "case_decided",
+        "publicity_started", "publicity_ended", "result_published", "certificate_issued"]
     scheduled = [e for e in probe.poll() if e["event_type"] == "meeting_scheduled"]
     assert scheduled[0]["payload"]["case_ids"] == [case_id]
 
