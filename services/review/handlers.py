@@ -211,20 +211,32 @@ def issue_certificate(uow: UnitOfWork, case_id: str, *, policy: ReviewPolicy,
     repo = _repo(uow)
     case = _case_for(repo, case_id, principal)
     prefix = policy.certificate_prefix
-    serial = next_issuable_serial(prefix, case.year, repo.last_certificate_serial(prefix,
-                                                                                  case.year) + 1)
-    number = certificate_number(prefix, case.year, serial)
-    t = cases.issue_certificate(case, certificate_number=number, now=now)
-    cert = Certificate(number=number, case_id=case.case_id, applicant_key=case.applicant_key,
-                       title=case.title, specialty=case.specialty,
-                       committee_name=case.committee_name, issued_on=now.date())
     assert uow.session is not None
-    try:
-        with uow.session.begin_nested():
-            repo.add_certificate(cert, prefix=prefix, year=case.year, serial=serial, now=now)
-    except IntegrityError:
-        raise Conflict("another certificate took this serial at the same moment; retry",
-                       details={"case_id": case_id}) from None
+    # Two certificates issued at the same moment may pick the same next serial: the unique key
+    # refuses the second, which takes the next free one (inside a savepoint) instead of asking
+    # the bureau to try again.
+    serial = repo.last_certificate_serial(prefix, case.year)
+    for _attempt in range(5):
+        serial = next_issuable_serial(prefix, case.year,
+                                      max(serial, repo.last_certificate_serial(prefix, case.year))
+                                      + 1)
+        number = certificate_number(prefix, case.year, serial)
+        t = cases.issue_certificate(case, certificate_number=number, now=now)
+        cert = Certificate(number=number, case_id=case.case_id, applicant_key=case.applicant_key,
+                           title=case.title, specialty=case.specialty,
+                           committee_name=case.committee_name, issued_on=now.date())
+        try:
+            with uow.session.begin_nested():
+                repo.add_certificate(cert, prefix=prefix, year=case.year, serial=serial, now=now)
+            break
+        except IntegrityError:
+            if repo.certificate_for_case(case.case_id) is not None:
+                raise Conflict("this case already has a certificate",
+                               details={"case_id": case_id}) from None
+            continue
+    else:
+        raise Conflict("no free certificate serial after several attempts; retry",
+                       details={"case_id": case_id})
     repo.save_case(t.case, now)
     _emit(uow, t.events)
     return t.case, cert

@@ -297,6 +297,11 @@ class ReviewRepository:
             specialty=cert.specialty, committee_name=cert.committee_name,
             issued_on=cert.issued_on, issued_at=now))
 
+    def certificate_for_case(self, case_id: str) -> str | None:
+        """The number of the certificate issued for ``case_id``, if any."""
+        return self.session.execute(select(models.certificates.c.number)
+                                    .where(models.certificates.c.case_id == case_id)).scalar()
+
     def find_certificate(self, number: str) -> Certificate | None:
         row = self.session.execute(select(models.certificates)
                                    .where(models.certificates.c.number == number)) \
