@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any, Callable
 
 import eventlet
+from amqp.exceptions import AMQPError
 from kombu import Connection, Exchange, Producer, Queue, binding
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
@@ -341,6 +342,25 @@ class RawQueueConsumer(QueueConsumer):
     def _on_raw_message(self, provider, message) -> None:
         self.container.spawn_managed_thread(partial(provider.handle_raw_message, message),
                                             identifier=f"{type(provider).__name__}.raw")
+
+    # nameko ignores only amqp's ConnectionError here. When the broker goes away the socket
+    # raises ConnectionResetError / BrokenPipeError (OSError): escaping a worker thread, that
+    # killed the whole service container (found by tests/e2e/test_faults.py restarting the
+    # broker). A message whose connection is lost is redelivered by the broker, and handlers
+    # are idempotent, so there is nothing more to do than to say so.
+    def ack_message(self, message) -> None:
+        try:
+            super().ack_message(message)
+        except (OSError, AMQPError) as exc:
+            log.warning("could not acknowledge a message (%s); the broker will redeliver it",
+                        type(exc).__name__)
+
+    def requeue_message(self, message) -> None:
+        try:
+            super().requeue_message(message)
+        except (OSError, AMQPError) as exc:
+            log.warning("could not requeue a message (%s); the broker will redeliver it",
+                        type(exc).__name__)
 
 
 class MessageRejected(Exception):
