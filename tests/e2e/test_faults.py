@@ -207,7 +207,9 @@ def dead_letters(uri: str, queue: str) -> list[tuple[str, bytes]]:
             if message is None:
                 return out
             headers = message.properties.get("application_headers") or {}
-            out.append((headers.get("x-zhicheng-reason"), bytes(message.body)))
+            body = message.body
+            out.append((headers.get("x-zhicheng-reason"),
+                        body.encode() if isinstance(body, str) else bytes(body)))
 
 
 # -- reading the stores (the test's observation, not an interface under test) --------------------
