@@ -33,7 +33,8 @@ from sqlalchemy import create_engine, text
 from shared.auth import issue_token
 from shared.config import SERVICES
 from shared.launcher import NotReady, Platform
-from shared.messaging import AUDIT_QUEUE, PORTAL_SUBMISSIONS_QUEUE, declare_topology
+from shared.messaging import (AUDIT_QUEUE, PORTAL_SUBMISSIONS_QUEUE, consumed_queues,
+                              declare_topology)
 from shared.simulation.portal import REFUSALS, ApplicationFactory, identity_number
 from tests.e2e.broker_node import BrokerNode, BrokerUnavailable, MachineBroker
 
@@ -367,6 +368,11 @@ def test_every_application_has_one_outcome_and_audit_every_event_once_through_br
         letters = dead_letters(broker.uri, queue)
         assert {reason for reason, _ in letters} == reasons, (queue, letters[:3])
         assert all(MARKER.encode() in body for _, body in letters), queue
+
+    # ...and no real event in any service's inbox was dead-lettered along the way
+    for queue in consumed_queues():
+        if queue not in (PORTAL_SUBMISSIONS_QUEUE, AUDIT_QUEUE):
+            assert dead_letters(broker.uri, queue) == [], queue
 
     assert all(platform.alive().values()), platform.alive()
     stores.dispose()
