@@ -13,6 +13,10 @@ the committee office, one approved emergency draw; anonymous votes (some fail â†
 â†’ intake's performance archive); the post-review notice; publication; certificates (one verified
 through the public endpoint); an audit spot check; audit's chain verification.
 
+The bureau's refused unapproved deadline change is recorded by intake (``*_refused``,
+shared/refusals.py) and reported by audit: the one violation such a season expects
+(``attempt_unapproved_deadline=False`` gives a clean season with none).
+
 Every step checks what must have happened; :meth:`Season.run` returns a :class:`SeasonSummary`
 and raises :class:`SeasonFailed` listing every expectation that was not met.
 
@@ -21,7 +25,6 @@ commitment formulas a party must compute on its own side).
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -29,7 +32,7 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
 import requests
@@ -843,9 +846,5 @@ def run_season(settings: SeasonSettings) -> SeasonSummary:
     return Season(settings).run()
 
 
-def default_day(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day, 9, tzinfo=CHINA)
-
-
 __all__ = ["Season", "SeasonSettings", "SeasonSummary", "SeasonFailed", "RogueProducer",
-           "EventTap", "run_season", "hashlib"]
+           "EventTap", "run_season"]
