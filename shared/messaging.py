@@ -279,7 +279,11 @@ class OutboxRelay:
                                         last_error=type(error).__name__[:200]))
             session.commit()
         if self.metrics:
-            self.metrics.outbox_backlog.labels(self.metrics.service).set(db.outbox_backlog())
+            # a short batch published whole left nothing behind; only a full or failed batch
+            # needs the COUNT (a /metrics scrape always counts exactly)
+            drained = error is None and len(rows) < self.batch_size
+            self.metrics.outbox_backlog.labels(self.metrics.service).set(
+                0 if drained else db.outbox_backlog())
         if error is not None:
             raise error
         return len(published_ids)
