@@ -52,3 +52,51 @@ def machine() -> str:
     except OSError:
         pass
     return f"{platform.machine()}, {os.cpu_count()} cores{mem}, Python {platform.python_version()}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc), or 0 if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def pids_named(name: str) -> list[int]:
+    """Pids of the processes whose command name is ``name`` (e.g. beam.smp, postgres)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == name:
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by named groups of processes between ``start()`` and ``stop()``: where a
+    run's time went (services, broker, database, the load generator itself)."""
+
+    def __init__(self, groups: dict[str, list[int] | str]) -> None:
+        self.groups = groups
+        self.used: dict[str, float] = {}
+
+    def _pids(self, spec: list[int] | str) -> list[int]:
+        return pids_named(spec) if isinstance(spec, str) else spec
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        return {g: {p: cpu_seconds(p) for p in self._pids(spec)} for g, spec in self.groups.items()}
+
+    def start(self) -> None:
+        self._before = self._read()
+
+    def stop(self) -> dict[str, float]:
+        after = self._read()
+        self.used = {g: sum(v - self._before[g].get(p, 0.0) for p, v in after[g].items())
+                     for g in after}
+        return self.used

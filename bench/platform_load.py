@@ -30,7 +30,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.broker_raw import raw_rate
-from bench.common import machine, scratch_vhost, summary
+from bench.common import CpuMeter, machine, scratch_vhost, summary
 from shared.clock import parse_instant
 from shared.config import SERVICES
 from shared.launcher import Platform
@@ -138,6 +138,11 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
 
             # 1. throughput, saturated
             apps = [factory.valid(("R22", "D01", "D02")[i % 3]) for i in range(count)]
+            meter = CpuMeter({**{s: [platform.procs[s].pid] for s in SERVICES},
+                              "broker": "beam.smp",
+                              "database": "postgres" if use_postgres else [],
+                              "portal (bench)": [os.getpid()]})
+            meter.start()
             with PortalPublisher(amqp_uri) as portal:
                 start = time.time()
                 for app in apps:
@@ -147,6 +152,7 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
                        if a["portal_id"] in answers)
             recorded = sum(a["portal_id"] in answers for a in apps)
             throughput = recorded / (done - start)
+            cpu = meter.stop()
 
             # 2. latency at a steady rate
             steady = [factory.valid(("R22", "D01", "D02")[i % 3])
@@ -177,6 +183,10 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
     print(f"platform portal->audit:  {throughput:8,.0f} applications/s "
           f"({recorded}/{count} recorded)  ratio to broker: {throughput / broker:.2f} "
           f"(target >= 0.50)")
+    print("CPU per application, ms: " + ", ".join(
+        f"{group} {seconds * 1000 / max(recorded, 1):.2f}" for group, seconds in cpu.items()
+        if seconds) + f"; total {sum(cpu.values()) * 1000 / max(recorded, 1):.2f} "
+        f"(two cores give {2000 / max(throughput, 1):.2f} ms per application at this rate)")
     print(f"steady {achieved:,.0f}/s for {seconds:.0f}s: latency p50 {lat['p50'] * 1000:.0f} ms, "
           f"p99 {lat['p99'] * 1000:.0f} ms over {lat['n']:.0f} (target p99 < 250 ms)")
 

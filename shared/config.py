@@ -11,6 +11,7 @@
 | ``ZHICHENG_CLOCK`` | real time | ``2023-09-01T09:00:00+08:00`` fixes the clock, ``running:<instant>`` starts it there |
 | ``ZHICHENG_CLOCK_CONTROL`` | ``0`` | ``1`` lets an operator token set the clock over HTTP (demos) |
 | ``ZHICHENG_OUTBOX_POLL_SECONDS`` | ``1.0`` | how often the outbox relay looks for unpublished events |
+| ``ZHICHENG_CONSUMER_BATCH`` | ``100`` | most messages a busy queue's consumer handles in one transaction |
 | ``ZHICHENG_MAX_MESSAGE_BYTES`` | ``1048576`` | larger AMQP messages are dead-lettered |
 | ``LOG_LEVEL`` | ``INFO`` | |
 """
@@ -29,6 +30,15 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
+
+
+def consumer_batch_size() -> int:
+    """Most messages a batch consumer (portal submissions, review's inbox, audit) takes into one
+    transaction; it never waits for a batch to fill. 1 gives one transaction per message."""
+    value = int(_env("ZHICHENG_CONSUMER_BATCH", "100"))  # type: ignore[arg-type]
+    if not 1 <= value <= 1000:
+        raise ValueError("ZHICHENG_CONSUMER_BATCH must be between 1 and 1000")
+    return value
 
 
 def var_dir() -> Path:

@@ -24,7 +24,10 @@ from typing import Any, Callable
 
 import eventlet
 from amqp.exceptions import AMQPError
+from eventlet.event import Event as GreenEvent
+from eventlet.queue import Empty, LightQueue
 from kombu import Connection, Exchange, Producer, Queue, binding
+from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
 from sqlalchemy import select, update
@@ -335,15 +338,28 @@ class RawQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing providers the raw message (no decoding in the consumer
     thread, where a bad body would stop consumption)."""
 
+    @property
+    def prefetch_count(self) -> int:
+        # basic.qos applies to the consumers started after it on the channel, and nameko starts
+        # them all together: one prefetch for all, enough for the largest batch to fill while
+        # the one before it is processed
+        wanted = [getattr(p, "prefetch_wanted", 0) for p in self._providers]
+        return max([self.container.max_workers, *wanted])
+
     def get_consumers(self, consumer_cls, channel):
+        prefetch = self.prefetch_count
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue],
                                     on_message=partial(self._on_raw_message, provider))
-            consumer.qos(prefetch_count=self.prefetch_count)
+            consumer.qos(prefetch_count=prefetch)
             self._consumers[provider] = consumer
         return self._consumers.values()
 
     def _on_raw_message(self, provider, message) -> None:
+        receive = getattr(provider, "receive", None)
+        if receive is not None:
+            receive(message)  # a batching provider buffers it (no work in the consumer thread)
+            return
         self.container.spawn_managed_thread(partial(provider.handle_raw_message, message),
                                             identifier=f"{type(provider).__name__}.raw")
 
@@ -414,6 +430,15 @@ class JsonConsumer(Entrypoint):
         return "unknown"
 
     def handle_raw_message(self, message) -> None:
+        decoded = self._decode(message)
+        if decoded is None:
+            return
+        obj, value = decoded
+        self.container.spawn_worker(self, (value,), {}, context_data={},
+                                    handle_result=partial(self.handle_result, message, obj))
+
+    def _decode(self, message) -> tuple[Any, Any] | None:
+        """``(parsed body, value for the handler)``; None when the message was dead-lettered."""
         raw = message.body
         obj: Any = None
         try:
@@ -433,9 +458,8 @@ class JsonConsumer(Entrypoint):
                 raise MessageRejected("invalid_schema", exc.as_dict()["error"]) from None
         except MessageRejected as rejected:
             self._dead_letter(message, rejected.reason, rejected.detail, self._label(obj))
-            return
-        self.container.spawn_worker(self, (value,), {}, context_data={},
-                                    handle_result=partial(self.handle_result, message, obj))
+            return None
+        return obj, value
 
     def _dead_letter(self, message, reason: str, detail: Any, label: str) -> None:
         metrics = self.registry.metrics
@@ -465,12 +489,141 @@ class JsonConsumer(Entrypoint):
         return result, exc_info
 
 
+class BatchJsonConsumer(JsonConsumer):
+    """Consumes a topology queue in batches: the handler gets a list of up to ``batch_size``
+    values (whatever has arrived, never waiting for a batch to fill) and processes them in one
+    transaction. One batch runs at a time per queue, in arrival order.
+
+    A batch that fails is retried one message at a time, each then judged as
+    :class:`JsonConsumer` judges a message: a :class:`ZhichengError` dead-letters that message
+    only; any other failure (database down, ...) requeues it and the rest of the batch after one
+    pause. A handler therefore must be all-or-nothing for its batch (one unit of work, committed
+    at the end) and idempotent per message, as every consumer here is.
+    """
+
+    def __init__(self, queue_name: str, reader: Reader | None = None, *,
+                 batch_size: int = 100, **kwargs) -> None:
+        self.batch_size = batch_size
+        super().__init__(queue_name, reader, **kwargs)
+
+    @property
+    def prefetch_wanted(self) -> int:
+        return 2 * self.batch_size
+
+    def setup(self) -> None:
+        self._arrived: LightQueue = LightQueue()
+        super().setup()
+
+    def start(self) -> None:
+        super().start()
+        self.container.spawn_managed_thread(self._run_batches,
+                                            identifier=f"{self.method_name}.batches")
+
+    def receive(self, message) -> None:
+        """Called in the queue consumer's thread for every delivery."""
+        self._arrived.put(message)
+
+    def _take_batch(self) -> list:
+        messages = [self._arrived.get()]
+        eventlet.sleep(0)  # let the consumer thread hand over what is already on the socket
+        while len(messages) < self.batch_size:
+            try:
+                messages.append(self._arrived.get_nowait())
+            except Empty:
+                break
+        return messages
+
+    def _run_batches(self) -> None:
+        while True:
+            messages = self._take_batch()
+            try:
+                self._run_batch(messages)
+            except Exception:  # a bug here must not stop consumption (nor kill the container)
+                log.exception("batch consumer of %s failed; requeueing its messages",
+                              self.queue_name)
+                eventlet.sleep(1.0)
+                for message in messages:
+                    if not message.acknowledged:
+                        self.queue_consumer.requeue_message(message)
+
+    def _run_batch(self, messages: list) -> None:
+        items = []
+        for message in messages:
+            decoded = self._decode(message)
+            if decoded is not None:
+                items.append((message, *decoded))
+        if items:
+            metrics = self.registry.metrics
+            metrics.consumer_batch_size.labels(metrics.service, self.queue_name).observe(
+                len(items))
+            if self._run(items) == "failed":
+                if len(items) > 1:
+                    self._run_singly(items)
+                else:
+                    self._requeue_after_pause(items)
+
+    def _run_singly(self, items: list) -> None:
+        for index, item in enumerate(items):
+            if self._run([item]) == "failed":
+                # not the message's own fault (it would have been dead-lettered): the database
+                # or the broker is in trouble, so the rest go back to the queue after a pause
+                self._requeue_after_pause(items[index:])
+                return
+
+    def _requeue_after_pause(self, items: list) -> None:
+        eventlet.sleep(1.0)  # e.g. the database is down: do not spin
+        for message, _obj, _value in items:
+            self.queue_consumer.requeue_message(message)
+
+    def _run(self, items: list) -> str:
+        """Run the handler on ``items``: ``processed``, ``dead_lettered``, ``requeued`` (the
+        service is stopping) or ``failed`` (nothing acknowledged: the caller decides)."""
+        done = GreenEvent()
+        try:
+            self.container.spawn_worker(self, ([value for _m, _o, value in items],), {},
+                                        context_data={},
+                                        handle_result=partial(self._batch_result, items, done))
+        except ContainerBeingKilled:
+            for message, _obj, _value in items:
+                self.queue_consumer.requeue_message(message)
+            return "requeued"
+        return done.wait()
+
+    def _batch_result(self, items, done, worker_ctx, result=None, exc_info=None):
+        metrics = self.registry.metrics
+        if exc_info is None:
+            for message, obj, _value in items:
+                metrics.events_consumed.labels(metrics.service, self._label(obj),
+                                               "processed").inc()
+                self.queue_consumer.ack_message(message)
+            done.send("processed")
+        elif len(items) > 1:
+            done.send("failed")  # retried one by one
+        elif isinstance(exc_info[1], ZhichengError):
+            message, obj, _value = items[0]
+            self._dead_letter(message, "rejected", exc_info[1].as_dict()["error"],
+                              self._label(obj))
+            done.send("dead_lettered")
+        else:
+            message, obj, _value = items[0]
+            metrics.events_consumed.labels(metrics.service, self._label(obj), "failed").inc()
+            done.send("failed")
+        return result, exc_info
+
+
 consume_json = JsonConsumer.decorator
+consume_json_batches = BatchJsonConsumer.decorator
 
 
 def consume_events(queue_name: str, **kwargs):
     """Consume catalogue events (envelopes validated and upcast) from ``queue_name``."""
     return JsonConsumer.decorator(queue_name, reader=CATALOGUE.read, **kwargs)
+
+
+def consume_event_batches(queue_name: str, **kwargs):
+    """Consume catalogue events from ``queue_name`` in batches (see :class:`BatchJsonConsumer`):
+    the handler gets a list of validated, upcast envelopes."""
+    return BatchJsonConsumer.decorator(queue_name, reader=CATALOGUE.read, **kwargs)
 
 
 def wait_for_broker(amqp_uri: str, timeout: float = 30.0) -> None:

@@ -120,39 +120,63 @@ def record_event(uow: UnitOfWork, log: AuditLog, envelope: dict[str, Any],
     Returns False for a redelivery (already recorded). Commits the unit of work itself, because
     the ledger may only advance after the commit.
     """
+    return record_events(uow, log, [envelope], received_at) == 1
+
+
+def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]],
+                  received_at: datetime) -> int:
+    """Append consumed events to the store in one transaction, each exactly once and in the
+    given order; run the monitors on them. Returns how many were new (redeliveries, also a
+    repeat within ``envelopes``, are skipped).
+
+    Commits the unit of work itself, because the ledger may only advance after the commit; if
+    anything fails nothing is stored and the process's view is reloaded before the next use.
+    """
     assert uow.session is not None
     with log.lock:
+        records = []
         try:
             ledger = log.sync(uow.session, with_monitors=True)
-            if not uow.claim(envelope, consumer=CONSUMER):
-                return False
-            text = envelope_text(envelope)
-            record = ledger.prepare(envelope, received_at)
-            terms = index_terms(envelope, log.settings.person_key)
-            repo.append_record(uow.session, record, envelope, text, received_at, terms)
-            if envelope["event_type"] == "submission_accepted":
-                # intake's acceptance names the application by its submission id (review's
-                # case id comes later), the committee by its code, the industry in the employer
-                case_id = _payload_value(envelope, "case_id", "submission_id")
-                employer = (envelope.get("payload") or {}).get("employer")
-                industry = _payload_value(envelope, "industry") or (
-                    str(employer["industry"]) if isinstance(employer, dict)
-                    and employer.get("industry") is not None else None)
-                if case_id:
-                    repo.remember_case(uow.session, case_id,
-                                       _payload_value(envelope, "committee_id", "committee_code"),
-                                       industry, terms.occurred_at)
-            if envelope.get("producer") != "audit":
-                uow.caused_by(envelope)
-                for finding in log.monitors.observe(AuditEvent.from_envelope(envelope)):
-                    _store_finding(uow, finding.as_dict(), record.position, finding.occurred_at,
-                                   received_at)
+            rows, term_rows = [], []
+            for envelope in envelopes:
+                if not uow.claim(envelope, consumer=CONSUMER):
+                    continue
+                record = ledger.prepare(envelope, received_at,
+                                        after=records[-1] if records else None)
+                records.append(record)
+                terms = index_terms(envelope, log.settings.person_key)
+                rows.append(repo.record_row(record, envelope, envelope_text(envelope),
+                                            received_at, terms))
+                term_rows.extend(repo.term_rows(record, terms))
+                if envelope["event_type"] == "submission_accepted":
+                    _remember_accepted(uow, envelope, terms.occurred_at)
+                if envelope.get("producer") != "audit":
+                    uow.caused_by(envelope)
+                    for finding in log.monitors.observe(AuditEvent.from_envelope(envelope)):
+                        _store_finding(uow, finding.as_dict(), record.position,
+                                       finding.occurred_at, received_at)
+            repo.insert_records(uow.session, rows, term_rows)
             uow.commit()
         except BaseException:
             log.invalidate()
             raise
-        ledger.advance(record)
-        return True
+        for record in records:
+            ledger.advance(record)
+        return len(records)
+
+
+def _remember_accepted(uow: UnitOfWork, envelope: dict[str, Any], accepted_at: datetime) -> None:
+    """intake's acceptance names the application by its submission id (review's case id comes
+    later), the committee by its code, the industry in the employer: the spot-check frame."""
+    case_id = _payload_value(envelope, "case_id", "submission_id")
+    employer = (envelope.get("payload") or {}).get("employer")
+    industry = _payload_value(envelope, "industry") or (
+        str(employer["industry"]) if isinstance(employer, dict)
+        and employer.get("industry") is not None else None)
+    if case_id:
+        repo.remember_case(uow.session, case_id,
+                           _payload_value(envelope, "committee_id", "committee_code"),
+                           industry, accepted_at)
 
 
 def _store_finding(uow: UnitOfWork, finding: dict[str, Any], position: int,

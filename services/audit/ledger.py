@@ -69,13 +69,16 @@ class Ledger:
             self.tree.append_hash(bytes(leaf))
             self.head = bytes(link)
 
-    def prepare(self, envelope: Mapping[str, Any], recorded_at: datetime) -> ChainedRecord:
-        """The next record, not yet part of the ledger (the store has not committed it)."""
-        position = self.tree.size
+    def prepare(self, envelope: Mapping[str, Any], recorded_at: datetime,
+                after: ChainedRecord | None = None) -> ChainedRecord:
+        """The next record, not yet part of the ledger (the store has not committed it); with
+        ``after``, the record following that prepared one (a batch committed together)."""
+        position = self.tree.size if after is None else after.position + 1
+        previous = self.head if after is None else after.chain_hash
         content = record_content(position, recorded_at, envelope)
         leaf = leaf_hash(content)
-        return ChainedRecord(position=position, content=content, previous_hash=self.head,
-                             leaf_hash=leaf, chain_hash=chain_hash(self.head, leaf))
+        return ChainedRecord(position=position, content=content, previous_hash=previous,
+                             leaf_hash=leaf, chain_hash=chain_hash(previous, leaf))
 
     def advance(self, record: ChainedRecord) -> None:
         """The store committed ``record``: make it part of the ledger."""

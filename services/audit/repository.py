@@ -20,21 +20,32 @@ from services.audit.rules import IndexTerms
 TERM_KINDS = ("case", "committee", "expert", "applicant")
 
 
-def append_record(session: Session, record: ChainedRecord, envelope: dict[str, Any],
-                  envelope_text: str, received_at: datetime, terms: IndexTerms) -> None:
-    session.execute(insert(audit_records).values(
-        event_id=envelope["event_id"], event_type=envelope["event_type"],
-        producer=envelope["producer"], occurred_at=terms.occurred_at, received_at=received_at,
-        correlation_id=envelope["correlation_id"], envelope=envelope_text,
-        position=record.position, leaf_hash=record.leaf_hash,
-        previous_hash=record.previous_hash, chain_hash=record.chain_hash))
-    rows = [{"kind": kind, "value": value[:128], "position": record.position}
+def record_row(record: ChainedRecord, envelope: dict[str, Any], envelope_text: str,
+               received_at: datetime, terms: IndexTerms) -> dict[str, Any]:
+    """The ``audit_records`` row of a prepared record."""
+    return dict(event_id=envelope["event_id"], event_type=envelope["event_type"],
+                producer=envelope["producer"], occurred_at=terms.occurred_at,
+                received_at=received_at, correlation_id=envelope["correlation_id"],
+                envelope=envelope_text, position=record.position, leaf_hash=record.leaf_hash,
+                previous_hash=record.previous_hash, chain_hash=record.chain_hash)
+
+
+def term_rows(record: ChainedRecord, terms: IndexTerms) -> list[dict[str, Any]]:
+    """The ``audit_record_terms`` rows that find a record by case, committee, expert, applicant."""
+    return [{"kind": kind, "value": value[:128], "position": record.position}
             for kind, values in (("case", terms.case_ids), ("committee", terms.committee_ids),
                                  ("expert", terms.expert_ids),
                                  ("applicant", terms.applicant_keys))
             for value in sorted(values)]
+
+
+def insert_records(session: Session, rows: list[dict[str, Any]],
+                   terms: list[dict[str, Any]]) -> None:
+    """Insert prepared records and their index terms (one statement each, many rows)."""
     if rows:
-        session.execute(insert(audit_record_terms), rows)
+        session.execute(insert(audit_records), rows)
+    if terms:
+        session.execute(insert(audit_record_terms), terms)
 
 
 def ledger_rows(conn: Connection | Session, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:

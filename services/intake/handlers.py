@@ -174,12 +174,14 @@ def materials_frozen(uow, *, submission_id: str, meeting_id: str | None, at: dat
 
 
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
-           applicant_secret: bytes | None) -> SubmissionAnswer:
+           applicant_secret: bytes | None,
+           plans: dict[int, Plan | None] | None = None) -> SubmissionAnswer:
     """受理: check an application against every rule, store the outcome and emit its events.
 
     Idempotent on the portal's own id: the same application again gets the stored answer and
     emits nothing; another application under a used id is a conflict. Classified materials are
-    never stored. The caller commits.
+    never stored. ``plans`` caches the plans read within one unit of work (a batch). The caller
+    commits.
     """
     submissions = SubmissionRepository(uow.session)
     existing = submissions.by_portal_id(app.portal_id)
@@ -190,7 +192,12 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         body = json.loads(existing.answer)
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
-    plan = PlanRepository(uow.session).read(app.plan_year)
+    if plans is None or app.plan_year not in plans:
+        plan = PlanRepository(uow.session).read(app.plan_year)
+        if plans is not None:
+            plans[app.plan_year] = plan
+    else:
+        plan = plans[app.plan_year]
     ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
     archives = ArchiveRepository(uow.session)
     archive = archives.load(ref)
@@ -218,7 +225,7 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
             "rejected_at": now.isoformat()})
         return SubmissionAnswer(body=body, violations=body["violations"])
 
-    archives.add_achievements(ref, app.achievements, submission_id)
+    archives.add_achievements(ref, app.achievements, submission_id, archive=archive)
     if assessment.committee_code is not None:
         uow.emit("submission_accepted", {
             "submission_id": submission_id, "applicant_key": ref, "plan_year": app.plan_year,

@@ -104,12 +104,12 @@ class SubmissionRepository:
             committee_code=committee_code, title=title, specialty=specialty,
             applicant_key=applicant_key, identity_masked=identity_masked, status=status,
             answer=json.dumps(answer, ensure_ascii=False), received_at=received_at))
-        for m in materials:
-            if m.is_classified:  # 严禁上传涉密资料: never stored
-                continue
-            self.session.execute(insert(models.materials).values(
-                submission_id=submission_id, kind=m.kind, title=m.title,
-                content_hash=m.content_hash, classification=m.classification))
+        rows = [dict(submission_id=submission_id, kind=m.kind, title=m.title,
+                     content_hash=m.content_hash, classification=m.classification)
+                for m in materials
+                if not m.is_classified]  # 严禁上传涉密资料: never stored
+        if rows:
+            self.session.execute(insert(models.materials), rows)
 
     def mark_materials_frozen(self, submission_id: str, meeting_id: str | None,
                               at: datetime) -> bool:
@@ -152,18 +152,23 @@ class ArchiveRepository:
         return archive
 
     def add_achievements(self, applicant_key: str, achievements: Iterable[Achievement],
-                         submission_id: str | None) -> int:
-        existing = {(a.title, a.dated) for a in self.load(applicant_key).achievements}
-        added = 0
+                         submission_id: str | None,
+                         archive: PerformanceArchive | None = None) -> int:
+        """Add the achievements the archive does not hold yet; ``archive`` is the applicant's
+        archive as already loaded in this unit of work (else it is loaded)."""
+        held = archive if archive is not None else self.load(applicant_key)
+        existing = {(a.title, a.dated) for a in held.achievements}
+        rows = []
         for a in achievements:
             if (a.title, a.dated) in existing:
                 continue
             existing.add((a.title, a.dated))
-            self.session.execute(insert(models.archive_achievements).values(
-                applicant_key=applicant_key, title=a.title, dated=a.dated,
-                representative=a.representative, kind=a.kind, submission_id=submission_id))
-            added += 1
-        return added
+            rows.append(dict(applicant_key=applicant_key, title=a.title, dated=a.dated,
+                             representative=a.representative, kind=a.kind,
+                             submission_id=submission_id))
+        if rows:
+            self.session.execute(insert(models.archive_achievements), rows)
+        return len(rows)
 
     def record_attempt(self, applicant_key: str, attempt: Attempt, source: str | None) -> bool:
         """False when the archive already holds this attempt (a repeated report)."""

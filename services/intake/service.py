@@ -27,7 +27,8 @@ from services.intake.schemas import (APPLICATION_SCHEMA, ATTEMPT_SCHEMA, DEADLIN
 from shared.clock import CHINA
 from shared.errors import InvalidInput, RuleRefused
 from shared.events import CATALOGUE
-from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, consume_events, consume_json
+from shared.config import consumer_batch_size
+from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, consume_events, consume_json_batches
 from shared.platform import Database, ServiceBase
 from shared.refusals import record_refusal
 from shared.schemas import load
@@ -87,11 +88,14 @@ class IntakeService(ServiceBase):
                 # the same portal id committed concurrently: the second pass reads its answer
                 if attempt:
                     raise
-        if answer.replayed:
-            self._count("replayed", app.path, channel)
-        else:
-            self._count(answer.body["status"], app.path, channel, answer.body["rules"])
+        self._count_answer(answer, app.path, channel)
         return answer
+
+    def _count_answer(self, answer: handlers.SubmissionAnswer, path: str, channel: str) -> None:
+        if answer.replayed:
+            self._count("replayed", path, channel)
+        else:
+            self._count(answer.body["status"], path, channel, answer.body["rules"])
 
     # -- plans -------------------------------------------------------------------------------
     @http("GET", "/plans/<int:year>", roles=PUBLIC)
@@ -160,10 +164,22 @@ class IntakeService(ServiceBase):
         with self.db.unit_of_work() as uow:
             return handlers.stored_answer(uow, portal_id)
 
-    @consume_json(PORTAL_SUBMISSIONS_QUEUE, reader=read_portal_message)
-    def consume_submission(self, message: dict[str, Any]):
-        """An application from the portal's durable queue; answered by events."""
-        self._submit(message["application"], message["hash"], "amqp")
+    @consume_json_batches(PORTAL_SUBMISSIONS_QUEUE, reader=read_portal_message,
+                          batch_size=consumer_batch_size())
+    def consume_submissions(self, messages: list[dict[str, Any]]):
+        """Applications from the portal's durable queue, a batch per transaction; answered by
+        events."""
+        if len(messages) == 1:
+            self._submit(messages[0]["application"], messages[0]["hash"], "amqp")
+            return
+        now, plans = self.clock.now(), {}
+        with self.db.unit_of_work() as uow:
+            answers = [handlers.submit(uow, m["application"], raw_hash=m["hash"], channel="amqp",
+                                       now=now, applicant_secret=self._person_key, plans=plans)
+                       for m in messages]
+            uow.commit()
+        for message, answer in zip(messages, answers):
+            self._count_answer(answer, message["application"].path, "amqp")
 
     # -- performance archive -----------------------------------------------------------------
     @http("POST", "/archives/attempts", roles=("committee_office", "bureau"))

@@ -16,8 +16,9 @@ from nameko.extensions import DependencyProvider
 from nameko.timer import timer
 
 from shared.auth import Principal
+from shared.config import consumer_batch_size
 from shared.errors import Conflict, RuleRefused, ZhichengError
-from shared.messaging import consume_events, inbox_queue_name
+from shared.messaging import consume_event_batches, inbox_queue_name
 from shared.platform import Database, ServiceBase
 from shared.refusals import record_refusal
 from shared.web import PUBLIC, http, query_int, read_json
@@ -54,19 +55,21 @@ class ReviewService(ServiceBase):
 
     # --- events from other services ----------------------------------------------------------
 
-    @consume_events(inbox_queue_name("review"))
-    def consume(self, envelope):
-        """intake's submission_accepted opens a case; experts' panel_drawn seats a panel."""
+    @consume_event_batches(inbox_queue_name("review"), batch_size=consumer_batch_size())
+    def consume(self, envelopes):
+        """intake's submission_accepted opens a case; experts' panel_drawn seats a panel.
+        A batch in one transaction; each event once."""
+        now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            uow.caused_by(envelope)
-            if not uow.claim(envelope):
-                return
-            now = self.clock.now()
-            kind = envelope["event_type"]
-            if kind == "submission_accepted":
-                handlers.open_case_from_submission(uow, envelope["payload"], now)
-            elif kind == "panel_drawn":
-                handlers.record_panel(uow, envelope["payload"], now)
+            for envelope in envelopes:
+                uow.caused_by(envelope)
+                if not uow.claim(envelope):
+                    continue
+                kind = envelope["event_type"]
+                if kind == "submission_accepted":
+                    handlers.open_case_from_submission(uow, envelope["payload"], now)
+                elif kind == "panel_drawn":
+                    handlers.record_panel(uow, envelope["payload"], now)
             uow.commit()
 
     # --- the clock ---------------------------------------------------------------------------
