@@ -125,7 +125,9 @@ class UnitOfWork:
             uow.commit()
 
     Leaving the block without ``commit()`` rolls everything back, events included. After a
-    commit the outbox relay is woken so events leave promptly.
+    commit the outbox relay is woken so events leave promptly. Emitted events are written to the
+    outbox together, in one statement just before the commit (same transaction); a unit of work
+    that starts over after a failure calls :meth:`rollback`, which forgets them too.
     """
 
     def __init__(self, database: "ServiceDatabase", clock: Clock,
@@ -135,11 +137,13 @@ class UnitOfWork:
         self.context = context or EmitContext()
         self.session: Session | None = None
         self.emitted: list[dict[str, Any]] = []
+        self._outbox_rows: list[dict[str, Any]] = []
         self.committed = False
 
     def __enter__(self) -> "UnitOfWork":
         self.session = self.database.sessionmaker()
         self.emitted = []
+        self._outbox_rows = []
         self.committed = False
         return self
 
@@ -170,7 +174,7 @@ class UnitOfWork:
             event_type=event_type, version=spec.version, producer=spec.producer, payload=payload,
             occurred_at=occurred_at or self.clock.now(),
             correlation_id=self.context.correlation_id, causation_id=self.context.causation_id)
-        self.session.execute(insert(self.database.outbox).values(
+        self._outbox_rows.append(dict(
             event_id=envelope["event_id"], event_type=event_type, exchange=spec.exchange,
             envelope=json.dumps(envelope, ensure_ascii=False, sort_keys=True),
             created_at=self.clock.now(), attempts=0))
@@ -193,8 +197,41 @@ class UnitOfWork:
             dialect_insert(self.database.processed).values(**values).on_conflict_do_nothing())
         return result.rowcount == 1
 
+    def claim_all(self, envelopes: list[dict[str, Any]],
+                  consumer: str | None = None) -> set[str]:
+        """:meth:`claim` for a batch in one statement: the ids of the events not processed
+        before (a repeat within ``envelopes`` is claimed once)."""
+        assert self.session is not None
+        if not envelopes:
+            return set()
+        consumer = consumer or self.database.service
+        now = self.clock.now()
+        rows = list({e["event_id"]: dict(consumer=consumer, event_id=e["event_id"],
+                                         event_type=e["event_type"], processed_at=now)
+                     for e in envelopes}.values())
+        table = self.database.processed
+        dialect_insert = pg_insert if self.database.is_postgres else sqlite_insert
+        result = self.session.execute(dialect_insert(table).values(rows).on_conflict_do_nothing()
+                                      .returning(table.c.event_id))
+        return {row[0] for row in result}
+
+    def flush_events(self) -> None:
+        """Write the events emitted so far to the outbox (done by :meth:`commit`)."""
+        assert self.session is not None
+        if self._outbox_rows:
+            rows, self._outbox_rows = self._outbox_rows, []
+            self.session.execute(insert(self.database.outbox), rows)
+
+    def rollback(self) -> None:
+        """Undo everything so far, emitted events included; the unit of work goes on."""
+        assert self.session is not None
+        self.session.rollback()
+        self.emitted = []
+        self._outbox_rows = []
+
     def commit(self) -> None:
         assert self.session is not None
+        self.flush_events()
         self.session.commit()
         self.committed = True
         if self.emitted:

@@ -137,10 +137,12 @@ def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]
         records = []
         try:
             ledger = log.sync(uow.session, with_monitors=True)
-            rows, term_rows = [], []
+            rows, term_rows, cases = [], [], {}
+            unclaimed = uow.claim_all(envelopes, consumer=CONSUMER)
             for envelope in envelopes:
-                if not uow.claim(envelope, consumer=CONSUMER):
-                    continue
+                if envelope["event_id"] not in unclaimed:
+                    continue  # a redelivery, or a repeat within the batch
+                unclaimed.discard(envelope["event_id"])
                 record = ledger.prepare(envelope, received_at,
                                         after=records[-1] if records else None)
                 records.append(record)
@@ -149,13 +151,16 @@ def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]
                                             received_at, terms))
                 term_rows.extend(repo.term_rows(record, terms))
                 if envelope["event_type"] == "submission_accepted":
-                    _remember_accepted(uow, envelope, terms.occurred_at)
+                    case = _accepted_case(envelope, terms.occurred_at)
+                    if case is not None:
+                        cases.setdefault(case["case_id"], case)
                 if envelope.get("producer") != "audit":
                     uow.caused_by(envelope)
                     for finding in log.monitors.observe(AuditEvent.from_envelope(envelope)):
                         _store_finding(uow, finding.as_dict(), record.position,
                                        finding.occurred_at, received_at)
             repo.insert_records(uow.session, rows, term_rows)
+            repo.remember_cases(uow.session, list(cases.values()))
             uow.commit()
         except BaseException:
             log.invalidate()
@@ -165,18 +170,20 @@ def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]
         return len(records)
 
 
-def _remember_accepted(uow: UnitOfWork, envelope: dict[str, Any], accepted_at: datetime) -> None:
-    """intake's acceptance names the application by its submission id (review's case id comes
-    later), the committee by its code, the industry in the employer: the spot-check frame."""
+def _accepted_case(envelope: dict[str, Any], accepted_at: datetime) -> dict[str, Any] | None:
+    """The spot-check frame's row for intake's acceptance: it names the application by its
+    submission id (review's case id comes later), the committee by its code, the industry in
+    the employer."""
     case_id = _payload_value(envelope, "case_id", "submission_id")
+    if not case_id:
+        return None
     employer = (envelope.get("payload") or {}).get("employer")
     industry = _payload_value(envelope, "industry") or (
         str(employer["industry"]) if isinstance(employer, dict)
         and employer.get("industry") is not None else None)
-    if case_id:
-        repo.remember_case(uow.session, case_id,
-                           _payload_value(envelope, "committee_id", "committee_code"),
-                           industry, accepted_at)
+    return {"case_id": case_id,
+            "committee_id": _payload_value(envelope, "committee_id", "committee_code"),
+            "industry": industry, "accepted_at": accepted_at}
 
 
 def _store_finding(uow: UnitOfWork, finding: dict[str, Any], position: int,

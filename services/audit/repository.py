@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import and_, exists, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -227,12 +229,14 @@ def acknowledge(session: Session, key: str, by: str, at: datetime, note: str | N
 
 # --- accepted cases ---------------------------------------------------------------------------
 
-def remember_case(session: Session, case_id: str, committee_id: str | None,
-                  industry: str | None, accepted_at: datetime) -> None:
-    if session.execute(select(audit_cases.c.case_id)
-                       .where(audit_cases.c.case_id == case_id)).first() is None:
-        session.execute(insert(audit_cases).values(case_id=case_id, committee_id=committee_id,
-                                                   industry=industry, accepted_at=accepted_at))
+def remember_cases(session: Session, cases: list[dict[str, Any]]) -> None:
+    """Add accepted cases to the spot-check frame; a case already there is kept as it is."""
+    if not cases:
+        return
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite_insert
+    session.execute(dialect_insert(audit_cases).values(cases)
+                    .on_conflict_do_nothing(index_elements=[audit_cases.c.case_id]))
 
 
 def accepted_cases(conn: Connection | Session, *, committee_id: str | None = None,

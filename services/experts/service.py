@@ -242,7 +242,7 @@ class ExpertsService(ServiceBase):
                                        parties=self.settings.parties,
                                        request_event_id=envelope["event_id"])
             except ZhichengError as exc:
-                uow.session.rollback()
+                uow.rollback()
                 uow.claim(envelope)
                 uow.emit("panel_request_refused",
                          handlers.panel_request_refused_payload(envelope["payload"], exc))

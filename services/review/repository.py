@@ -165,13 +165,11 @@ class ReviewRepository:
                               .where(models.cases.c.submission_id == submission_id))
 
     def add_case(self, case: Case, now: datetime) -> None:
-        try:
-            with self.session.begin_nested():
-                self.session.execute(insert(models.cases).values(
-                    **case_to_row(case), version=1, updated_at=now))
-        except IntegrityError:
-            raise Conflict("a case for this submission already exists",
-                           details={"submission_id": case.submission_id}) from None
+        """Insert a new case. A second case for the same submission (two review workers opening
+        it at once) fails on the unique key with IntegrityError: the consumer's transaction rolls
+        back and the event is retried, and the retry finds the case the other worker opened."""
+        self.session.execute(insert(models.cases).values(
+            **case_to_row(case), version=1, updated_at=now))
         self._versions[case.case_id] = 1
 
     def save_case(self, case: Case, now: datetime) -> None:

@@ -61,10 +61,12 @@ class ReviewService(ServiceBase):
         A batch in one transaction; each event once."""
         now = self.clock.now()
         with self.db.unit_of_work() as uow:
+            unclaimed = uow.claim_all(envelopes)
             for envelope in envelopes:
+                if envelope["event_id"] not in unclaimed:
+                    continue  # a redelivery, or a repeat within the batch
+                unclaimed.discard(envelope["event_id"])
                 uow.caused_by(envelope)
-                if not uow.claim(envelope):
-                    continue
                 kind = envelope["event_type"]
                 if kind == "submission_accepted":
                     handlers.open_case_from_submission(uow, envelope["payload"], now)
