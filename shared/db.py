@@ -192,10 +192,7 @@ class UnitOfWork:
         consumer = consumer or self.database.service
         values = dict(consumer=consumer, event_id=envelope["event_id"],
                       event_type=envelope["event_type"], processed_at=self.clock.now())
-        dialect_insert = pg_insert if self.database.is_postgres else sqlite_insert
-        result = self.session.execute(
-            dialect_insert(self.database.processed).values(**values).on_conflict_do_nothing())
-        return result.rowcount == 1
+        return bool(self._insert_claims([values]))
 
     def claim_all(self, envelopes: list[dict[str, Any]],
                   consumer: str | None = None) -> set[str]:
@@ -209,10 +206,15 @@ class UnitOfWork:
         rows = list({e["event_id"]: dict(consumer=consumer, event_id=e["event_id"],
                                          event_type=e["event_type"], processed_at=now)
                      for e in envelopes}.values())
+        return self._insert_claims(rows)
+
+    def _insert_claims(self, rows: list[dict[str, Any]]) -> set[str]:
+        # a constant statement with the rows as parameters: compiled once, not per call
+        assert self.session is not None
         table = self.database.processed
         dialect_insert = pg_insert if self.database.is_postgres else sqlite_insert
-        result = self.session.execute(dialect_insert(table).values(rows).on_conflict_do_nothing()
-                                      .returning(table.c.event_id))
+        result = self.session.execute(dialect_insert(table).on_conflict_do_nothing()
+                                      .returning(table.c.event_id), rows)
         return {row[0] for row in result}
 
     def flush_events(self) -> None:

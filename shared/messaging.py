@@ -381,6 +381,29 @@ class RawQueueConsumer(QueueConsumer):
             log.warning("could not acknowledge a message (%s); the broker will redeliver it",
                         type(exc).__name__)
 
+    def ack_messages(self, messages: list) -> None:
+        """Acknowledge several deliveries in one frame per channel (``multiple``).
+
+        Only for a queue consumer with a single provider that settles its deliveries in order,
+        as :class:`BatchJsonConsumer` does: then every delivery of the channel up to the
+        highest of ``messages`` is either one of them or settled already.
+        """
+        by_channel: dict[Any, list] = {}
+        for message in messages:
+            by_channel.setdefault(message.channel, []).append(message)
+        for channel, group in by_channel.items():
+            last = max(group, key=lambda m: m.delivery_tag)
+            if not channel.connection:
+                continue  # the connection was lost: the broker redelivers these
+            try:
+                last.ack(multiple=True)
+            except (OSError, AMQPError) as exc:
+                log.warning("could not acknowledge %d messages (%s); the broker will redeliver "
+                            "them", len(group), type(exc).__name__)
+                continue
+            for message in group:
+                message._state = "ACK"  # kombu's own record of the settlement, for the others
+
     def requeue_message(self, message) -> None:
         try:
             super().requeue_message(message)
@@ -598,10 +621,14 @@ class BatchJsonConsumer(JsonConsumer):
     def _batch_result(self, items, done, worker_ctx, result=None, exc_info=None):
         metrics = self.registry.metrics
         if exc_info is None:
-            for message, obj, _value in items:
+            for _message, obj, _value in items:
                 metrics.events_consumed.labels(metrics.service, self._label(obj),
                                                "processed").inc()
-                self.queue_consumer.ack_message(message)
+            if len(self.queue_consumer._providers) == 1:
+                self.queue_consumer.ack_messages([message for message, _o, _v in items])
+            else:  # another consumer shares the channel: its deliveries are not ours to ack
+                for message, _obj, _value in items:
+                    self.queue_consumer.ack_message(message)
             done.send("processed")
         elif len(items) > 1:
             done.send("failed")  # retried one by one

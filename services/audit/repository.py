@@ -235,8 +235,8 @@ def remember_cases(session: Session, cases: list[dict[str, Any]]) -> None:
         return
     dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" \
         else sqlite_insert
-    session.execute(dialect_insert(audit_cases).values(cases)
-                    .on_conflict_do_nothing(index_elements=[audit_cases.c.case_id]))
+    session.execute(dialect_insert(audit_cases)
+                    .on_conflict_do_nothing(index_elements=[audit_cases.c.case_id]), cases)
 
 
 def accepted_cases(conn: Connection | Session, *, committee_id: str | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 from shared.errors import Conflict, InvalidInput, NotFound
 from services.intake.exceptions import SubmissionRefused
 from services.intake.application import (
-    Application, Attempt, derive_applicant_key, mask_identity_number)
+    Application, Attempt, PerformanceArchive, derive_applicant_key, mask_identity_number)
 from services.intake.plan import (
     PLANS_DIR, Plan, PlanFileError, SpecialApproval, load_plan_year, plan_from_dict)
 from services.intake.repository import ArchiveRepository, PlanRepository, SubmissionRepository
@@ -173,18 +173,51 @@ def materials_frozen(uow, *, submission_id: str, meeting_id: str | None, at: dat
     return SubmissionRepository(uow.session).mark_materials_frozen(submission_id, meeting_id, at)
 
 
+class SubmissionBatch:
+    """What a batch of applications in one unit of work reads once instead of once each: the
+    plans, which portal ids were stored before, and the applicants' archives (业绩档案)."""
+
+    def __init__(self, uow, apps: list[Application], applicant_secret: bytes | None) -> None:
+        self.plans: dict[int, Plan | None] = {}
+        # by the application object: a batch may hold one portal id twice (a replay, or a
+        # reused id that is refused), each with its own applicant
+        self.keys = {id(app): derive_applicant_key(app.applicant.identity_number,
+                                                   applicant_secret) for app in apps}
+        self.stored_portal_ids = SubmissionRepository(uow.session).stored_portal_ids(
+            [app.portal_id for app in apps])
+        self.archives = ArchiveRepository(uow.session).load_many(set(self.keys.values()))
+        self.seen: set[str] = set()
+
+    def plan(self, uow, year: int) -> Plan | None:
+        if year not in self.plans:
+            self.plans[year] = PlanRepository(uow.session).read(year)
+        return self.plans[year]
+
+    def may_be_stored(self, portal_id: str) -> bool:
+        """False when the portal id is certainly new (not stored, not earlier in the batch)."""
+        stored = portal_id in self.stored_portal_ids or portal_id in self.seen
+        self.seen.add(portal_id)
+        return stored
+
+    def take_archive(self, applicant_key: str) -> PerformanceArchive | None:
+        """The preloaded archive, once: a second application of the same applicant in the
+        batch reads it again, with what the first one added."""
+        return self.archives.pop(applicant_key, None)
+
+
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
            applicant_secret: bytes | None,
-           plans: dict[int, Plan | None] | None = None) -> SubmissionAnswer:
+           batch: SubmissionBatch | None = None) -> SubmissionAnswer:
     """受理: check an application against every rule, store the outcome and emit its events.
 
     Idempotent on the portal's own id: the same application again gets the stored answer and
     emits nothing; another application under a used id is a conflict. Classified materials are
-    never stored. ``plans`` caches the plans read within one unit of work (a batch). The caller
+    never stored. ``batch`` holds what a batch of applications read together. The caller
     commits.
     """
     submissions = SubmissionRepository(uow.session)
-    existing = submissions.by_portal_id(app.portal_id)
+    existing = submissions.by_portal_id(app.portal_id) \
+        if batch is None or batch.may_be_stored(app.portal_id) else None
     if existing is not None:
         if existing.request_hash != raw_hash:
             raise Conflict("this portal id was already used for another application",
@@ -192,15 +225,17 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         body = json.loads(existing.answer)
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
-    if plans is None or app.plan_year not in plans:
+    if batch is None:
         plan = PlanRepository(uow.session).read(app.plan_year)
-        if plans is not None:
-            plans[app.plan_year] = plan
+        ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
+        archive = None
     else:
-        plan = plans[app.plan_year]
-    ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
+        plan = batch.plan(uow, app.plan_year)
+        ref = batch.keys[id(app)]
+        archive = batch.take_archive(ref)
     archives = ArchiveRepository(uow.session)
-    archive = archives.load(ref)
+    if archive is None:
+        archive = archives.load(ref)
     assessment = assess(app, plan, now=now, archive=archive)
     submission_id = str(uuid.uuid4())
     body = _answer(app, assessment, plan, submission_id=submission_id, applicant_key=ref,

@@ -93,12 +93,21 @@ class SubmissionRepository:
         return self.session.execute(select(models.submissions)
                                     .where(models.submissions.c.portal_id == portal_id)).first()
 
+    def stored_portal_ids(self, portal_ids: list[str]) -> set[str]:
+        """Which of these portal ids are stored already."""
+        t = models.submissions
+        found: set[str] = set()
+        for i in range(0, len(portal_ids), 500):
+            found.update(self.session.execute(
+                select(t.c.portal_id).where(t.c.portal_id.in_(portal_ids[i:i + 500]))).scalars())
+        return found
+
     def add(self, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
             plan_year: int, path: str, effective_path: str, committee_code: str | None,
             title: str, specialty: str, applicant_key: str, identity_masked: str, status: str,
             answer: dict[str, Any], received_at: datetime,
             materials: Iterable[Material]) -> None:
-        self.session.execute(insert(models.submissions).values(
+        self.session.execute(insert(models.submissions), dict(
             id=submission_id, portal_id=portal_id, request_hash=request_hash, channel=channel,
             plan_year=plan_year, path=path, effective_path=effective_path,
             committee_code=committee_code, title=title, specialty=specialty,
@@ -137,19 +146,27 @@ class ArchiveRepository:
         self.session = session
 
     def load(self, applicant_key: str) -> PerformanceArchive:
+        return self.load_many({applicant_key})[applicant_key]
+
+    def load_many(self, applicant_keys: set[str]) -> dict[str, PerformanceArchive]:
+        """The archives of these applicants (an empty one for an applicant with none), two
+        queries per 500 applicants."""
         ach = models.archive_achievements
         att = models.archive_attempts
-        archive = PerformanceArchive(applicant_key=applicant_key)
-        for r in self.session.execute(select(ach).where(ach.c.applicant_key == applicant_key)
-                                      .order_by(ach.c.dated, ach.c.id)):
-            archive.achievements.append(Achievement(title=r.title, dated=r.dated,
-                                                    representative=r.representative, kind=r.kind))
-        for r in self.session.execute(select(att).where(att.c.applicant_key == applicant_key)
-                                      .order_by(att.c.decided_on, att.c.id)):
-            archive.attempts.append(Attempt(year=r.year, committee_code=r.committee_code,
-                                            title=r.title, outcome=r.outcome,
-                                            decided_on=r.decided_on))
-        return archive
+        archives = {key: PerformanceArchive(applicant_key=key) for key in applicant_keys}
+        keys = sorted(applicant_keys)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            for r in self.session.execute(select(ach).where(ach.c.applicant_key.in_(chunk))
+                                          .order_by(ach.c.dated, ach.c.id)):
+                archives[r.applicant_key].achievements.append(Achievement(
+                    title=r.title, dated=r.dated, representative=r.representative, kind=r.kind))
+            for r in self.session.execute(select(att).where(att.c.applicant_key.in_(chunk))
+                                          .order_by(att.c.decided_on, att.c.id)):
+                archives[r.applicant_key].attempts.append(Attempt(
+                    year=r.year, committee_code=r.committee_code, title=r.title,
+                    outcome=r.outcome, decided_on=r.decided_on))
+        return archives
 
     def add_achievements(self, applicant_key: str, achievements: Iterable[Achievement],
                          submission_id: str | None,

@@ -172,10 +172,12 @@ class IntakeService(ServiceBase):
         if len(messages) == 1:
             self._submit(messages[0]["application"], messages[0]["hash"], "amqp")
             return
-        now, plans = self.clock.now(), {}
+        now = self.clock.now()
         with self.db.unit_of_work() as uow:
+            batch = handlers.SubmissionBatch(uow, [m["application"] for m in messages],
+                                             self._person_key)
             answers = [handlers.submit(uow, m["application"], raw_hash=m["hash"], channel="amqp",
-                                       now=now, applicant_secret=self._person_key, plans=plans)
+                                       now=now, applicant_secret=self._person_key, batch=batch)
                        for m in messages]
             uow.commit()
         for message, answer in zip(messages, answers):

@@ -56,10 +56,12 @@ def _apply(uow: UnitOfWork, case_id: str, principal: Principal, now: datetime,
 
 # --- consumed events -----------------------------------------------------------------------------
 
-def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> Case:
-    """intake's submission_accepted opens a case; the same submission again changes nothing."""
+def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: datetime, *,
+                              known_new: bool = False) -> Case:
+    """intake's submission_accepted opens a case; the same submission again changes nothing.
+    ``known_new``: the caller already knows no case exists for it (a batch looked them up)."""
     repo = _repo(uow)
-    existing = repo.find_case_by_submission(payload["submission_id"])
+    existing = None if known_new else repo.find_case_by_submission(payload["submission_id"])
     if existing is not None:
         return existing
     t = cases.open_case(
@@ -72,6 +74,11 @@ def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: dat
     repo.add_case(t.case, now)
     _emit(uow, t.events)
     return t.case
+
+
+def submissions_with_cases(uow: UnitOfWork, submission_ids: list[str]) -> set[str]:
+    """Which of these submissions have a case already (a batch asks once for all)."""
+    return _repo(uow).submissions_with_cases(submission_ids)
 
 
 def record_panel(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> meetings.Meeting:

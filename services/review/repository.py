@@ -164,12 +164,22 @@ class ReviewRepository:
         return self._case_row(select(models.cases)
                               .where(models.cases.c.submission_id == submission_id))
 
+    def submissions_with_cases(self, submission_ids: list[str]) -> set[str]:
+        """Which of these submissions have a case already."""
+        t = models.cases
+        found: set[str] = set()
+        for i in range(0, len(submission_ids), 500):
+            found.update(self.session.execute(
+                select(t.c.submission_id)
+                .where(t.c.submission_id.in_(submission_ids[i:i + 500]))).scalars())
+        return found
+
     def add_case(self, case: Case, now: datetime) -> None:
         """Insert a new case. A second case for the same submission (two review workers opening
         it at once) fails on the unique key with IntegrityError: the consumer's transaction rolls
         back and the event is retried, and the retry finds the case the other worker opened."""
-        self.session.execute(insert(models.cases).values(
-            **case_to_row(case), version=1, updated_at=now))
+        self.session.execute(insert(models.cases),
+                             {**case_to_row(case), "version": 1, "updated_at": now})
         self._versions[case.case_id] = 1
 
     def save_case(self, case: Case, now: datetime) -> None:
