@@ -418,28 +418,34 @@ class RawQueueConsumer(QueueConsumer):
             log.warning("could not acknowledge a message (%s); the broker will redeliver it",
                         type(exc).__name__)
 
-    def ack_messages(self, messages: list) -> None:
-        """Acknowledge several deliveries in one frame per channel (``multiple``).
+    def ack_messages(self, messages: list, *, multiple: bool = False) -> None:
+        """Acknowledge several deliveries with one socket write per channel.
 
-        Only for a queue consumer with a single provider that settles its deliveries in order,
-        as :class:`BatchJsonConsumer` does: then every delivery of the channel up to the
-        highest of ``messages`` is either one of them or settled already.
+        ``multiple``: in one frame, acknowledging every delivery of the channel up to the
+        highest of ``messages``. Only for a queue consumer with a single provider that settles
+        its deliveries in order, as :class:`BatchJsonConsumer` does: then each of those is one
+        of ``messages`` or settled already.
         """
         by_channel: dict[Any, list] = {}
         for message in messages:
             by_channel.setdefault(message.channel, []).append(message)
         for channel, group in by_channel.items():
-            last = max(group, key=lambda m: m.delivery_tag)
             if not channel.connection:
                 continue  # the connection was lost: the broker redelivers these
             try:
-                last.ack(multiple=True)
+                if multiple:
+                    max(group, key=lambda m: m.delivery_tag).ack(multiple=True)
+                    for message in group:
+                        message._state = "ACK"  # kombu's record of the settlement
+                else:
+                    # nothing in this block yields to another green thread, so the frames
+                    # collected are only these acks
+                    with FrameBatch(channel):
+                        for message in group:
+                            message.ack()
             except (OSError, AMQPError) as exc:
                 log.warning("could not acknowledge %d messages (%s); the broker will redeliver "
                             "them", len(group), type(exc).__name__)
-                continue
-            for message in group:
-                message._state = "ACK"  # kombu's own record of the settlement, for the others
 
     def requeue_message(self, message) -> None:
         try:
@@ -661,11 +667,10 @@ class BatchJsonConsumer(JsonConsumer):
             for _message, obj, _value in items:
                 metrics.events_consumed.labels(metrics.service, self._label(obj),
                                                "processed").inc()
-            if len(self.queue_consumer._providers) == 1:
-                self.queue_consumer.ack_messages([message for message, _o, _v in items])
-            else:  # another consumer shares the channel: its deliveries are not ours to ack
-                for message, _obj, _value in items:
-                    self.queue_consumer.ack_message(message)
+            # nameko's consumers of a service share one channel: a multiple ack is ours to
+            # send only when no other consumer has deliveries on it
+            self.queue_consumer.ack_messages([message for message, _o, _v in items],
+                                             multiple=len(self.queue_consumer._providers) == 1)
             done.send("processed")
         elif len(items) > 1:
             done.send("failed")  # retried one by one

@@ -47,14 +47,37 @@ class CanonicalEncodingError(ValueError):
     """A value that has no canonical JSON encoding (float, bytes, non-string key...)."""
 
 
+_SCALARS = (type(None), bool, str, int)
+
+
 def _check(value: Any, path: str) -> None:
+    """Raise :class:`CanonicalEncodingError` naming the first value that has no canonical
+    form. Walks without building paths; only a failure walks again to name the place."""
+    if not _encodable(value):
+        _locate(value, path)
+
+
+def _encodable(value: Any) -> bool:
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is float:
+        # Every event must be storable, so finite floats are accepted and written in Python's
+        # shortest round-trip form (which json.loads reads back to the same float).
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(type(k) is str and _encodable(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_encodable(item) for item in value)
+    return isinstance(value, (bool, str, int)) and not isinstance(value, float)
+
+
+def _locate(value: Any, path: str) -> None:
     if value is None or isinstance(value, (bool, str)):
         return
     if isinstance(value, int):
         return
     if isinstance(value, float):
-        # Every event must be storable, so finite floats are accepted and written in Python's
-        # shortest round-trip form (which json.loads reads back to the same float).
         if not math.isfinite(value):
             raise CanonicalEncodingError(f"non-finite number at {path}")
         return
@@ -62,11 +85,11 @@ def _check(value: Any, path: str) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalEncodingError(f"non-string key at {path}")
-            _check(item, f"{path}.{key}")
+            _locate(item, f"{path}.{key}")
         return
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _check(item, f"{path}[{i}]")
+            _locate(item, f"{path}[{i}]")
         return
     raise CanonicalEncodingError(f"value of type {type(value).__name__} at {path}")
 

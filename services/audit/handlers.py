@@ -143,12 +143,12 @@ def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]
                 if envelope["event_id"] not in unclaimed:
                     continue  # a redelivery, or a repeat within the batch
                 unclaimed.discard(envelope["event_id"])
+                text = envelope_text(envelope)
                 record = ledger.prepare(envelope, received_at,
-                                        after=records[-1] if records else None)
+                                        after=records[-1] if records else None, text=text)
                 records.append(record)
                 terms = index_terms(envelope, log.settings.person_key)
-                rows.append(repo.record_row(record, envelope, envelope_text(envelope),
-                                            received_at, terms))
+                rows.append(repo.record_row(record, envelope, text, received_at, terms))
                 term_rows.extend(repo.term_rows(record, terms))
                 if envelope["event_type"] == "submission_accepted":
                     case = _accepted_case(envelope, terms.occurred_at)

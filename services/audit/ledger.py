@@ -70,12 +70,14 @@ class Ledger:
             self.head = bytes(link)
 
     def prepare(self, envelope: Mapping[str, Any], recorded_at: datetime,
-                after: ChainedRecord | None = None) -> ChainedRecord:
+                after: ChainedRecord | None = None, *, text: str | None = None) -> ChainedRecord:
         """The next record, not yet part of the ledger (the store has not committed it); with
-        ``after``, the record following that prepared one (a batch committed together)."""
+        ``after``, the record following that prepared one (a batch committed together).
+        ``text``: the envelope's :func:`envelope_text`, when the caller has it already."""
         position = self.tree.size if after is None else after.position + 1
         previous = self.head if after is None else after.chain_hash
-        content = record_content(position, recorded_at, envelope)
+        content = record_content_from_text(position, recorded_at.isoformat(),
+                                           text if text is not None else envelope_text(envelope))
         leaf = leaf_hash(content)
         return ChainedRecord(position=position, content=content, previous_hash=previous,
                              leaf_hash=leaf, chain_hash=chain_hash(previous, leaf))

@@ -19,7 +19,8 @@ from services.intake.application import (
     Application, Attempt, PerformanceArchive, derive_applicant_key, mask_identity_number)
 from services.intake.plan import (
     PLANS_DIR, Plan, PlanFileError, SpecialApproval, load_plan_year, plan_from_dict)
-from services.intake.repository import ArchiveRepository, PlanRepository, SubmissionRepository
+from services.intake.repository import (ArchiveRepository, PendingRows, PlanRepository,
+                                         SubmissionRepository)
 from services.intake.rules import Assessment, assess
 
 
@@ -187,22 +188,30 @@ class SubmissionBatch:
             [app.portal_id for app in apps])
         self.archives = ArchiveRepository(uow.session).load_many(set(self.keys.values()))
         self.seen: set[str] = set()
+        self.pending = PendingRows()
+
+    def flush(self, uow) -> None:
+        """Insert what the batch has written so far (before its commit, or before a read)."""
+        self.pending.flush(uow.session)
 
     def plan(self, uow, year: int) -> Plan | None:
         if year not in self.plans:
             self.plans[year] = PlanRepository(uow.session).read(year)
         return self.plans[year]
 
-    def may_be_stored(self, portal_id: str) -> bool:
-        """False when the portal id is certainly new (not stored, not earlier in the batch)."""
-        stored = portal_id in self.stored_portal_ids or portal_id in self.seen
+    def may_be_stored(self, uow, portal_id: str) -> bool:
+        """False when the portal id is certainly new (not stored, not earlier in the batch);
+        when it was earlier in the batch, that application's rows are inserted first."""
+        if portal_id in self.seen:
+            self.flush(uow)
+            return True
         self.seen.add(portal_id)
-        return stored
+        return portal_id in self.stored_portal_ids
 
-    def take_archive(self, applicant_key: str) -> PerformanceArchive | None:
-        """The preloaded archive, once: a second application of the same applicant in the
-        batch reads it again, with what the first one added."""
-        return self.archives.pop(applicant_key, None)
+    def archive(self, applicant_key: str) -> PerformanceArchive:
+        """The applicant's archive as this batch has it (preloaded, plus what the batch's
+        earlier applications added)."""
+        return self.archives[applicant_key]
 
 
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
@@ -215,9 +224,10 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
     never stored. ``batch`` holds what a batch of applications read together. The caller
     commits.
     """
-    submissions = SubmissionRepository(uow.session)
+    pending = batch.pending if batch is not None else None
+    submissions = SubmissionRepository(uow.session, pending)
     existing = submissions.by_portal_id(app.portal_id) \
-        if batch is None or batch.may_be_stored(app.portal_id) else None
+        if batch is None or batch.may_be_stored(uow, app.portal_id) else None
     if existing is not None:
         if existing.request_hash != raw_hash:
             raise Conflict("this portal id was already used for another application",
@@ -225,17 +235,15 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         body = json.loads(existing.answer)
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
+    archives = ArchiveRepository(uow.session, pending)
     if batch is None:
         plan = PlanRepository(uow.session).read(app.plan_year)
         ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
-        archive = None
+        archive = archives.load(ref)
     else:
         plan = batch.plan(uow, app.plan_year)
         ref = batch.keys[id(app)]
-        archive = batch.take_archive(ref)
-    archives = ArchiveRepository(uow.session)
-    if archive is None:
-        archive = archives.load(ref)
+        archive = batch.archive(ref)
     assessment = assess(app, plan, now=now, archive=archive)
     submission_id = str(uuid.uuid4())
     body = _answer(app, assessment, plan, submission_id=submission_id, applicant_key=ref,

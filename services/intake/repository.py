@@ -85,10 +85,43 @@ class PlanRepository:
                 for r in rows]
 
 
-class SubmissionRepository:
-    def __init__(self, session: Session) -> None:
-        self.session = session
+class PendingRows:
+    """Rows a batch of applications writes, inserted together (one statement per table) just
+    before its unit of work commits."""
 
+    def __init__(self) -> None:
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.rows.setdefault(table, []).extend(rows)
+
+    def flush(self, session: Session) -> None:
+        for name in _DEFERRABLE:  # submissions before the rows that name them
+            rows = self.rows.pop(name, None)
+            if rows:
+                session.execute(insert(_DEFERRABLE[name]), rows)
+
+
+_DEFERRABLE = {"submissions": models.submissions, "materials": models.materials,
+               "archive_achievements": models.archive_achievements}
+
+
+class _Writer:
+    """A repository over a session that inserts at once, or through ``pending`` (a batch)."""
+
+    def __init__(self, session: Session, pending: PendingRows | None = None) -> None:
+        self.session = session
+        self.pending = pending
+
+    def _write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if self.pending is not None:
+            self.pending.add(table, rows)
+        elif rows:
+            self.session.execute(insert(_DEFERRABLE[table]), rows)
+
+
+class SubmissionRepository(_Writer):
     def by_portal_id(self, portal_id: str):
         return self.session.execute(select(models.submissions)
                                     .where(models.submissions.c.portal_id == portal_id)).first()
@@ -107,18 +140,17 @@ class SubmissionRepository:
             title: str, specialty: str, applicant_key: str, identity_masked: str, status: str,
             answer: dict[str, Any], received_at: datetime,
             materials: Iterable[Material]) -> None:
-        self.session.execute(insert(models.submissions), dict(
+        self._write("submissions", [dict(
             id=submission_id, portal_id=portal_id, request_hash=request_hash, channel=channel,
             plan_year=plan_year, path=path, effective_path=effective_path,
             committee_code=committee_code, title=title, specialty=specialty,
             applicant_key=applicant_key, identity_masked=identity_masked, status=status,
-            answer=json.dumps(answer, ensure_ascii=False), received_at=received_at))
-        rows = [dict(submission_id=submission_id, kind=m.kind, title=m.title,
-                     content_hash=m.content_hash, classification=m.classification)
-                for m in materials
-                if not m.is_classified]  # 严禁上传涉密资料: never stored
-        if rows:
-            self.session.execute(insert(models.materials), rows)
+            answer=json.dumps(answer, ensure_ascii=False), received_at=received_at)])
+        self._write("materials", [
+            dict(submission_id=submission_id, kind=m.kind, title=m.title,
+                 content_hash=m.content_hash, classification=m.classification)
+            for m in materials
+            if not m.is_classified])  # 严禁上传涉密资料: never stored
 
     def mark_materials_frozen(self, submission_id: str, meeting_id: str | None,
                               at: datetime) -> bool:
@@ -139,11 +171,8 @@ class SubmissionRepository:
             select(func.count()).select_from(models.submissions)).scalar_one())
 
 
-class ArchiveRepository:
+class ArchiveRepository(_Writer):
     """业绩档案 by applicant_key."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
 
     def load(self, applicant_key: str) -> PerformanceArchive:
         return self.load_many({applicant_key})[applicant_key]
@@ -172,7 +201,8 @@ class ArchiveRepository:
                          submission_id: str | None,
                          archive: PerformanceArchive | None = None) -> int:
         """Add the achievements the archive does not hold yet; ``archive`` is the applicant's
-        archive as already loaded in this unit of work (else it is loaded)."""
+        archive as already loaded in this unit of work (else it is loaded), and takes the added
+        ones too."""
         held = archive if archive is not None else self.load(applicant_key)
         existing = {(a.title, a.dated) for a in held.achievements}
         rows = []
@@ -180,11 +210,11 @@ class ArchiveRepository:
             if (a.title, a.dated) in existing:
                 continue
             existing.add((a.title, a.dated))
+            held.achievements.append(a)
             rows.append(dict(applicant_key=applicant_key, title=a.title, dated=a.dated,
                              representative=a.representative, kind=a.kind,
                              submission_id=submission_id))
-        if rows:
-            self.session.execute(insert(models.archive_achievements), rows)
+        self._write("archive_achievements", rows)
         return len(rows)
 
     def record_attempt(self, applicant_key: str, attempt: Attempt, source: str | None) -> bool:

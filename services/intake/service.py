@@ -179,6 +179,7 @@ class IntakeService(ServiceBase):
             answers = [handlers.submit(uow, m["application"], raw_hash=m["hash"], channel="amqp",
                                        now=now, applicant_secret=self._person_key, batch=batch)
                        for m in messages]
+            batch.flush(uow)
             uow.commit()
         for message, answer in zip(messages, answers):
             self._count_answer(answer, message["application"].path, "amqp")
