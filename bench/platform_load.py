@@ -72,12 +72,19 @@ class AuditReader:
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
 
+    ANSWERS = "event_type IN ('submission_accepted', 'submission_rejected')"
+
+    def count(self) -> int:
+        """How many intake answers audit holds (cheap: the stopwatch must not load the box)."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(text(
+                f"SELECT count(*) FROM audit_records WHERE {self.ANSWERS}")).scalar_one())
+
     def answers(self) -> dict[str, datetime]:
         """portal_id -> when audit received its intake answer (audit clock)."""
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT envelope, received_at FROM audit_records "
-                "WHERE event_type IN ('submission_accepted', 'submission_rejected')")).all()
+                f"SELECT envelope, received_at FROM audit_records WHERE {self.ANSWERS}")).all()
         out = {}
         for envelope, received_at in rows:
             portal_id = json.loads(envelope)["payload"].get("portal_id")
@@ -97,13 +104,14 @@ def clock_offset(platform: Platform) -> float:
     return parse_instant(now).timestamp() - (before + after) / 2
 
 
-def wait_answers(reader: AuditReader, ids: set[str], timeout: float) -> dict[str, datetime]:
+def wait_answers(reader: AuditReader, ids: set[str], before: int,
+                 timeout: float) -> dict[str, datetime]:
+    """Wait until audit holds an answer for each of ``ids`` (``before``: answers it held when
+    they were sent), polling a count; then read the answers once."""
     deadline = time.monotonic() + timeout
-    while True:
-        answers = reader.answers()
-        if ids <= answers.keys() or time.monotonic() > deadline:
-            return answers
-        time.sleep(0.25)
+    while reader.count() < before + len(ids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return reader.answers()
 
 
 def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
@@ -143,11 +151,13 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
                               "database": "postgres" if use_postgres else [],
                               "portal (bench)": [os.getpid()]})
             meter.start()
+            before = reader.count()
             with PortalPublisher(amqp_uri) as portal:
                 start = time.time()
                 for app in apps:
                     portal.publish(app)
-            answers = wait_answers(reader, {a["portal_id"] for a in apps}, timeout=600)
+            answers = wait_answers(reader, {a["portal_id"] for a in apps}, before,
+                                   timeout=600)
             done = max(answers[a["portal_id"]].timestamp() - offset for a in apps
                        if a["portal_id"] in answers)
             recorded = sum(a["portal_id"] in answers for a in apps)
@@ -158,6 +168,7 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
             steady = [factory.valid(("R22", "D01", "D02")[i % 3])
                       for i in range(int(rate * seconds))]
             sent: dict[str, float] = {}
+            before = reader.count()
             with PortalPublisher(amqp_uri) as portal:
                 t0 = time.time()
                 for i, app in enumerate(steady):
@@ -167,7 +178,7 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
                         time.sleep(pause)
                     sent[app["portal_id"]] = time.time()
                     portal.publish(app)
-            answers = wait_answers(reader, set(sent), timeout=300)
+            answers = wait_answers(reader, set(sent), before, timeout=300)
             latencies = [(answers[p].timestamp() - offset) - t for p, t in sent.items()
                          if p in answers]
             lat = summary(latencies)
