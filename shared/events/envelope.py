@@ -32,7 +32,9 @@ class EnvelopeSchema(Schema):
     correlation_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     causation_id = fields.String(load_default=None, allow_none=True,
                                  validate=validate.Length(min=1, max=64))
-    payload = fields.Dict(required=True, keys=fields.String())
+    # an object; its keys need no field of their own: decoded JSON has only string keys,
+    # and the payload's own schema checks its fields
+    payload = fields.Dict(required=True)
 
 
 ENVELOPE_SCHEMA = EnvelopeSchema()
