@@ -214,6 +214,19 @@ class SubmissionBatch:
         return self.archives[applicant_key]
 
 
+def submit_batch(uow, items: list[tuple[Application, str]], *, channel: str, now: datetime,
+                 applicant_secret: bytes | None) -> list[SubmissionAnswer]:
+    """:func:`submit` for several applications ``(application, raw hash)`` in one unit of work,
+    with the same answers as one at a time, in order. A refusal of any one (a reused portal id)
+    raises, and the caller's unit of work then stores none of them. The caller commits."""
+    batch = SubmissionBatch(uow, [app for app, _hash in items], applicant_secret)
+    answers = [submit(uow, app, raw_hash=raw_hash, channel=channel, now=now,
+                      applicant_secret=applicant_secret, batch=batch)
+               for app, raw_hash in items]
+    batch.flush(uow)
+    return answers
+
+
 def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
            applicant_secret: bytes | None,
            batch: SubmissionBatch | None = None) -> SubmissionAnswer:

@@ -172,14 +172,10 @@ class IntakeService(ServiceBase):
         if len(messages) == 1:
             self._submit(messages[0]["application"], messages[0]["hash"], "amqp")
             return
-        now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            batch = handlers.SubmissionBatch(uow, [m["application"] for m in messages],
-                                             self._person_key)
-            answers = [handlers.submit(uow, m["application"], raw_hash=m["hash"], channel="amqp",
-                                       now=now, applicant_secret=self._person_key, batch=batch)
-                       for m in messages]
-            batch.flush(uow)
+            answers = handlers.submit_batch(
+                uow, [(m["application"], m["hash"]) for m in messages], channel="amqp",
+                now=self.clock.now(), applicant_secret=self._person_key)
             uow.commit()
         for message, answer in zip(messages, answers):
             self._count_answer(answer, message["application"].path, "amqp")

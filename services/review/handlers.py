@@ -57,9 +57,10 @@ def _apply(uow: UnitOfWork, case_id: str, principal: Principal, now: datetime,
 # --- consumed events -----------------------------------------------------------------------------
 
 def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: datetime, *,
-                              known_new: bool = False) -> Case:
+                              known_new: bool = False, opened: list[Case] | None = None) -> Case:
     """intake's submission_accepted opens a case; the same submission again changes nothing.
-    ``known_new``: the caller already knows no case exists for it (a batch looked them up)."""
+    ``known_new``: the caller already knows no case exists for it (a batch looked them up);
+    ``opened``: the caller inserts the new case (with a batch's others) instead."""
     repo = _repo(uow)
     existing = None if known_new else repo.find_case_by_submission(payload["submission_id"])
     if existing is not None:
@@ -71,14 +72,43 @@ def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: dat
         title=payload["title"], specialty=payload["specialty"], year=int(payload["plan_year"]),
         recommendation=payload["path"] == "recommendation", now=now,
         employer=str(payload.get("employer") or "")[:200])
-    repo.add_case(t.case, now)
+    if opened is None:
+        repo.add_case(t.case, now)
+    else:
+        opened.append(t.case)
     _emit(uow, t.events)
     return t.case
 
 
-def submissions_with_cases(uow: UnitOfWork, submission_ids: list[str]) -> set[str]:
-    """Which of these submissions have a case already (a batch asks once for all)."""
-    return _repo(uow).submissions_with_cases(submission_ids)
+def consume_events(uow: UnitOfWork, envelopes: list[dict[str, Any]], now: datetime) -> None:
+    """Events from other services, in order, each once (a redelivery, or a repeat within the
+    batch, changes nothing): intake's submission_accepted opens a case; experts' panel_drawn
+    seats a panel. The caller commits."""
+    unclaimed = uow.claim_all(envelopes)
+    repo = _repo(uow)
+    with_cases = repo.submissions_with_cases([
+        e["payload"]["submission_id"] for e in envelopes
+        if e["event_type"] == "submission_accepted" and e["event_id"] in unclaimed])
+    opened: list[Case] = []
+    for envelope in envelopes:
+        if envelope["event_type"] == "panel_drawn" and opened:
+            repo.add_cases(opened, now)  # a panel may seat cases opened earlier in the batch
+            opened = []
+        if envelope["event_id"] not in unclaimed:
+            continue
+        unclaimed.discard(envelope["event_id"])
+        uow.caused_by(envelope)
+        kind = envelope["event_type"]
+        if kind == "submission_accepted":
+            submission_id = envelope["payload"]["submission_id"]
+            if submission_id in with_cases:
+                continue  # its case exists, or this batch opened it: nothing changes
+            open_case_from_submission(uow, envelope["payload"], now, known_new=True,
+                                      opened=opened)
+            with_cases.add(submission_id)
+        elif kind == "panel_drawn":
+            record_panel(uow, envelope["payload"], now)
+    repo.add_cases(opened, now)
 
 
 def record_panel(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> meetings.Meeting:

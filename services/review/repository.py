@@ -178,9 +178,16 @@ class ReviewRepository:
         """Insert a new case. A second case for the same submission (two review workers opening
         it at once) fails on the unique key with IntegrityError: the consumer's transaction rolls
         back and the event is retried, and the retry finds the case the other worker opened."""
+        self.add_cases([case], now)
+
+    def add_cases(self, cases: list[Case], now: datetime) -> None:
+        """:meth:`add_case` for several, in one statement."""
+        if not cases:
+            return
         self.session.execute(insert(models.cases),
-                             {**case_to_row(case), "version": 1, "updated_at": now})
-        self._versions[case.case_id] = 1
+                             [{**case_to_row(c), "version": 1, "updated_at": now} for c in cases])
+        for case in cases:
+            self._versions[case.case_id] = 1
 
     def save_case(self, case: Case, now: datetime) -> None:
         version = self._versions.get(case.case_id)

@@ -59,25 +59,8 @@ class ReviewService(ServiceBase):
     def consume(self, envelopes):
         """intake's submission_accepted opens a case; experts' panel_drawn seats a panel.
         A batch in one transaction; each event once."""
-        now = self.clock.now()
         with self.db.unit_of_work() as uow:
-            unclaimed = uow.claim_all(envelopes)
-            with_cases = handlers.submissions_with_cases(uow, [
-                e["payload"]["submission_id"] for e in envelopes
-                if e["event_type"] == "submission_accepted" and e["event_id"] in unclaimed])
-            for envelope in envelopes:
-                if envelope["event_id"] not in unclaimed:
-                    continue  # a redelivery, or a repeat within the batch
-                unclaimed.discard(envelope["event_id"])
-                uow.caused_by(envelope)
-                kind = envelope["event_type"]
-                if kind == "submission_accepted":
-                    submission_id = envelope["payload"]["submission_id"]
-                    handlers.open_case_from_submission(
-                        uow, envelope["payload"], now, known_new=submission_id not in with_cases)
-                    with_cases.add(submission_id)
-                elif kind == "panel_drawn":
-                    handlers.record_panel(uow, envelope["payload"], now)
+            handlers.consume_events(uow, envelopes, self.clock.now())
             uow.commit()
 
     # --- the clock ---------------------------------------------------------------------------
