@@ -127,8 +127,8 @@ class FrameBatch:
     ``basic.publish`` and writes it to the socket at once (and first polls the socket for a
     connection.blocked notice); here the frames are collected and written together when the
     block ends. The confirms are awaited by the caller as before, and a blocked connection is
-    still noticed there, while it drains the confirms. Only for a channel no other thread
-    writes to (the relay's own connection).
+    still noticed there, while it drains the confirms. Only for a connection no other thread
+    writes to (the relay's own): the collected bytes are written outside py-amqp's write lock.
     """
 
     def __init__(self, channel) -> None:
@@ -419,12 +419,13 @@ class RawQueueConsumer(QueueConsumer):
                         type(exc).__name__)
 
     def ack_messages(self, messages: list, *, multiple: bool = False) -> None:
-        """Acknowledge several deliveries with one socket write per channel.
+        """Acknowledge several deliveries.
 
-        ``multiple``: in one frame, acknowledging every delivery of the channel up to the
-        highest of ``messages``. Only for a queue consumer with a single provider that settles
-        its deliveries in order, as :class:`BatchJsonConsumer` does: then each of those is one
-        of ``messages`` or settled already.
+        ``multiple``: in one frame per channel, acknowledging every delivery of the channel up
+        to the highest of ``messages``. Only for a queue consumer with a single provider that
+        settles its deliveries in order, as :class:`BatchJsonConsumer` does: then each of those
+        is one of ``messages`` or settled already. Otherwise one ack each (the frames are not
+        gathered into one write here: other green threads write on this connection too).
         """
         by_channel: dict[Any, list] = {}
         for message in messages:
@@ -438,11 +439,8 @@ class RawQueueConsumer(QueueConsumer):
                     for message in group:
                         message._state = "ACK"  # kombu's record of the settlement
                 else:
-                    # nothing in this block yields to another green thread, so the frames
-                    # collected are only these acks
-                    with FrameBatch(channel):
-                        for message in group:
-                            message.ack()
+                    for message in group:
+                        message.ack()
             except (OSError, AMQPError) as exc:
                 log.warning("could not acknowledge %d messages (%s); the broker will redeliver "
                             "them", len(group), type(exc).__name__)
