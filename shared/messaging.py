@@ -13,6 +13,7 @@ Topology (declared, idempotently, by every service before it publishes or consum
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -20,7 +21,7 @@ import threading
 import time
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import eventlet
 from amqp import Message as AmqpMessage
@@ -112,18 +113,10 @@ def broker_connection(amqp_uri: str, *, confirm: bool = True, timeout: float = 5
                       transport_options={"confirm_publish": confirm})
 
 
-def publish_json(producer: Producer, body: bytes, *, exchange: str, routing_key: str,
-                 message_id: str | None = None, headers: dict[str, Any] | None = None) -> None:
-    """Publish persistently; with a confirming connection this returns once the broker has it."""
-    producer.publish(body, exchange=exchange, routing_key=routing_key,
-                     content_type="application/json", content_encoding="utf-8",
-                     delivery_mode=2, message_id=message_id, headers=headers or {}, retry=False)
-
-
 class FrameBatch:
     """Publishes many messages on a channel with one socket write: the relay's hot loop.
 
-    Each message is the persistent JSON message :func:`publish_json` sends. py-amqp frames a
+    Each message is persistent JSON (delivery mode 2, utf-8). py-amqp frames a
     ``basic.publish`` and writes it to the socket at once (and first polls the socket for a
     connection.blocked notice); here the frames are collected and written together when the
     block ends. The confirms are awaited by the caller as before, and a blocked connection is
@@ -406,17 +399,23 @@ class RawQueueConsumer(QueueConsumer):
         self.container.spawn_managed_thread(partial(provider.handle_raw_message, message),
                                             identifier=f"{type(provider).__name__}.raw")
 
-    # nameko ignores only amqp's ConnectionError here. When the broker goes away the socket
-    # raises ConnectionResetError / BrokenPipeError (OSError): escaping a worker thread, that
-    # killed the whole service container (found by tests/e2e/test_faults.py restarting the
-    # broker). A message whose connection is lost is redelivered by the broker, and handlers
-    # are idempotent, so there is nothing more to do than to say so.
-    def ack_message(self, message) -> None:
+    # nameko ignores only amqp's ConnectionError when it settles a message. When the broker
+    # goes away the socket raises ConnectionResetError / BrokenPipeError (OSError): escaping a
+    # worker thread, that killed the whole service container (found by tests/e2e/test_faults.py
+    # restarting the broker). A message whose connection is lost is redelivered by the broker,
+    # and handlers are idempotent, so there is nothing more to do than to say so.
+    @staticmethod
+    @contextlib.contextmanager
+    def _redelivered_if_lost(what: str) -> Iterator[None]:
         try:
-            super().ack_message(message)
+            yield
         except (OSError, AMQPError) as exc:
-            log.warning("could not acknowledge a message (%s); the broker will redeliver it",
+            log.warning("could not %s (%s); the broker will redeliver", what,
                         type(exc).__name__)
+
+    def ack_message(self, message) -> None:
+        with self._redelivered_if_lost("acknowledge a message"):
+            super().ack_message(message)
 
     def ack_messages(self, messages: list, *, multiple: bool = False) -> None:
         """Acknowledge several deliveries.
@@ -433,7 +432,7 @@ class RawQueueConsumer(QueueConsumer):
         for channel, group in by_channel.items():
             if not channel.connection:
                 continue  # the connection was lost: the broker redelivers these
-            try:
+            with self._redelivered_if_lost(f"acknowledge {len(group)} messages"):
                 if multiple:
                     max(group, key=lambda m: m.delivery_tag).ack(multiple=True)
                     for message in group:
@@ -441,16 +440,10 @@ class RawQueueConsumer(QueueConsumer):
                 else:
                     for message in group:
                         message.ack()
-            except (OSError, AMQPError) as exc:
-                log.warning("could not acknowledge %d messages (%s); the broker will redeliver "
-                            "them", len(group), type(exc).__name__)
 
     def requeue_message(self, message) -> None:
-        try:
+        with self._redelivered_if_lost("requeue a message"):
             super().requeue_message(message)
-        except (OSError, AMQPError) as exc:
-            log.warning("could not requeue a message (%s); the broker will redeliver it",
-                        type(exc).__name__)
 
 
 class MessageRejected(Exception):
@@ -545,18 +538,25 @@ class JsonConsumer(Entrypoint):
         self.queue_consumer.ack_message(message)
 
     def handle_result(self, message, body, worker_ctx, result=None, exc_info=None):
-        metrics = self.registry.metrics
-        label = self._label(body)
         if exc_info is None:
-            metrics.events_consumed.labels(metrics.service, label, "processed").inc()
+            metrics = self.registry.metrics
+            metrics.events_consumed.labels(metrics.service, self._label(body), "processed").inc()
             self.queue_consumer.ack_message(message)
-        elif isinstance(exc_info[1], ZhichengError):
-            self._dead_letter(message, "rejected", exc_info[1].as_dict()["error"], label)
-        else:
-            metrics.events_consumed.labels(metrics.service, label, "failed").inc()
+        elif not self._refused(message, body, exc_info[1]):
             eventlet.sleep(1.0)  # e.g. the database is down: do not spin
             self.queue_consumer.requeue_message(message)
         return result, exc_info
+
+    def _refused(self, message, body, exc: BaseException) -> bool:
+        """The handler failed on ``message``: a :class:`ZhichengError` refused it on its merits,
+        so it is dead-lettered (True); any other failure is counted and left to the caller to
+        requeue (False)."""
+        if isinstance(exc, ZhichengError):
+            self._dead_letter(message, "rejected", exc.as_dict()["error"], self._label(body))
+            return True
+        metrics = self.registry.metrics
+        metrics.events_consumed.labels(metrics.service, self._label(body), "failed").inc()
+        return False
 
 
 class BatchJsonConsumer(JsonConsumer):
@@ -672,15 +672,9 @@ class BatchJsonConsumer(JsonConsumer):
             done.send("processed")
         elif len(items) > 1:
             done.send("failed")  # retried one by one
-        elif isinstance(exc_info[1], ZhichengError):
-            message, obj, _value = items[0]
-            self._dead_letter(message, "rejected", exc_info[1].as_dict()["error"],
-                              self._label(obj))
-            done.send("dead_lettered")
         else:
             message, obj, _value = items[0]
-            metrics.events_consumed.labels(metrics.service, self._label(obj), "failed").inc()
-            done.send("failed")
+            done.send("dead_lettered" if self._refused(message, obj, exc_info[1]) else "failed")
         return result, exc_info
 
 

@@ -214,33 +214,35 @@ class SubmissionBatch:
         return self.archives[applicant_key]
 
 
+def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
+           applicant_secret: bytes | None) -> SubmissionAnswer:
+    """受理: check an application against every rule, store the outcome and emit its events.
+
+    Idempotent on the portal's own id: the same application again gets the stored answer and
+    emits nothing; another application under a used id is a conflict. Classified materials are
+    never stored. The caller commits.
+    """
+    return submit_batch(uow, [(app, raw_hash)], channel=channel, now=now,
+                        applicant_secret=applicant_secret)[0]
+
+
 def submit_batch(uow, items: list[tuple[Application, str]], *, channel: str, now: datetime,
                  applicant_secret: bytes | None) -> list[SubmissionAnswer]:
     """:func:`submit` for several applications ``(application, raw hash)`` in one unit of work,
     with the same answers as one at a time, in order. A refusal of any one (a reused portal id)
     raises, and the caller's unit of work then stores none of them. The caller commits."""
     batch = SubmissionBatch(uow, [app for app, _hash in items], applicant_secret)
-    answers = [submit(uow, app, raw_hash=raw_hash, channel=channel, now=now,
-                      applicant_secret=applicant_secret, batch=batch)
+    answers = [_submit_one(uow, batch, app, raw_hash=raw_hash, channel=channel, now=now)
                for app, raw_hash in items]
     batch.flush(uow)
     return answers
 
 
-def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
-           applicant_secret: bytes | None,
-           batch: SubmissionBatch | None = None) -> SubmissionAnswer:
-    """受理: check an application against every rule, store the outcome and emit its events.
-
-    Idempotent on the portal's own id: the same application again gets the stored answer and
-    emits nothing; another application under a used id is a conflict. Classified materials are
-    never stored. ``batch`` holds what a batch of applications read together. The caller
-    commits.
-    """
-    pending = batch.pending if batch is not None else None
-    submissions = SubmissionRepository(uow.session, pending)
+def _submit_one(uow, batch: SubmissionBatch, app: Application, *, raw_hash: str, channel: str,
+                now: datetime) -> SubmissionAnswer:
+    submissions = SubmissionRepository(uow.session)
     existing = submissions.by_portal_id(app.portal_id) \
-        if batch is None or batch.may_be_stored(uow, app.portal_id) else None
+        if batch.may_be_stored(uow, app.portal_id) else None
     if existing is not None:
         if existing.request_hash != raw_hash:
             raise Conflict("this portal id was already used for another application",
@@ -248,21 +250,16 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
         body = json.loads(existing.answer)
         return SubmissionAnswer(body=body, replayed=True, violations=body["violations"])
 
-    archives = ArchiveRepository(uow.session, pending)
-    if batch is None:
-        plan = PlanRepository(uow.session).read(app.plan_year)
-        ref = derive_applicant_key(app.applicant.identity_number, applicant_secret)
-        archive = archives.load(ref)
-    else:
-        plan = batch.plan(uow, app.plan_year)
-        ref = batch.keys[id(app)]
-        archive = batch.archive(ref)
+    plan = batch.plan(uow, app.plan_year)
+    ref = batch.keys[id(app)]
+    archive = batch.archive(ref)
     assessment = assess(app, plan, now=now, archive=archive)
     submission_id = str(uuid.uuid4())
     body = _answer(app, assessment, plan, submission_id=submission_id, applicant_key=ref,
                    received_at=now)
     submissions.add(
-        submission_id=submission_id, portal_id=app.portal_id, request_hash=raw_hash,
+        batch.pending, submission_id=submission_id, portal_id=app.portal_id,
+        request_hash=raw_hash,
         channel=channel, plan_year=app.plan_year, path=app.path,
         effective_path=assessment.effective_path, committee_code=app.committee_code,
         title=app.title[:50], specialty=app.specialty[:100], applicant_key=ref,
@@ -281,7 +278,8 @@ def submit(uow, app: Application, *, raw_hash: str, channel: str, now: datetime,
             "rejected_at": now.isoformat()})
         return SubmissionAnswer(body=body, violations=body["violations"])
 
-    archives.add_achievements(ref, app.achievements, submission_id, archive=archive)
+    ArchiveRepository(uow.session).add_achievements(batch.pending, ref, app.achievements,
+                                                    submission_id, archive=archive)
     if assessment.committee_code is not None:
         uow.emit("submission_accepted", {
             "submission_id": submission_id, "applicant_key": ref, "plan_year": app.plan_year,

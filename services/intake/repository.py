@@ -107,21 +107,10 @@ _DEFERRABLE = {"submissions": models.submissions, "materials": models.materials,
                "archive_achievements": models.archive_achievements}
 
 
-class _Writer:
-    """A repository over a session that inserts at once, or through ``pending`` (a batch)."""
-
-    def __init__(self, session: Session, pending: PendingRows | None = None) -> None:
+class SubmissionRepository:
+    def __init__(self, session: Session) -> None:
         self.session = session
-        self.pending = pending
 
-    def _write(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if self.pending is not None:
-            self.pending.add(table, rows)
-        elif rows:
-            self.session.execute(insert(_DEFERRABLE[table]), rows)
-
-
-class SubmissionRepository(_Writer):
     def by_portal_id(self, portal_id: str):
         return self.session.execute(select(models.submissions)
                                     .where(models.submissions.c.portal_id == portal_id)).first()
@@ -135,18 +124,18 @@ class SubmissionRepository(_Writer):
                 select(t.c.portal_id).where(t.c.portal_id.in_(portal_ids[i:i + 500]))).scalars())
         return found
 
-    def add(self, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
+    def add(self, pending: PendingRows, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
             plan_year: int, path: str, effective_path: str, committee_code: str | None,
             title: str, specialty: str, applicant_key: str, identity_masked: str, status: str,
             answer: dict[str, Any], received_at: datetime,
             materials: Iterable[Material]) -> None:
-        self._write("submissions", [dict(
+        pending.add("submissions", [dict(
             id=submission_id, portal_id=portal_id, request_hash=request_hash, channel=channel,
             plan_year=plan_year, path=path, effective_path=effective_path,
             committee_code=committee_code, title=title, specialty=specialty,
             applicant_key=applicant_key, identity_masked=identity_masked, status=status,
             answer=json.dumps(answer, ensure_ascii=False), received_at=received_at)])
-        self._write("materials", [
+        pending.add("materials", [
             dict(submission_id=submission_id, kind=m.kind, title=m.title,
                  content_hash=m.content_hash, classification=m.classification)
             for m in materials
@@ -171,8 +160,11 @@ class SubmissionRepository(_Writer):
             select(func.count()).select_from(models.submissions)).scalar_one())
 
 
-class ArchiveRepository(_Writer):
+class ArchiveRepository:
     """业绩档案 by applicant_key."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def load(self, applicant_key: str) -> PerformanceArchive:
         return self.load_many({applicant_key})[applicant_key]
@@ -197,24 +189,22 @@ class ArchiveRepository(_Writer):
                     outcome=r.outcome, decided_on=r.decided_on))
         return archives
 
-    def add_achievements(self, applicant_key: str, achievements: Iterable[Achievement],
-                         submission_id: str | None,
-                         archive: PerformanceArchive | None = None) -> int:
-        """Add the achievements the archive does not hold yet; ``archive`` is the applicant's
-        archive as already loaded in this unit of work (else it is loaded), and takes the added
-        ones too."""
-        held = archive if archive is not None else self.load(applicant_key)
-        existing = {(a.title, a.dated) for a in held.achievements}
+    def add_achievements(self, pending: PendingRows, applicant_key: str,
+                         achievements: Iterable[Achievement], submission_id: str | None,
+                         archive: PerformanceArchive) -> int:
+        """Add the achievements the applicant's ``archive`` (as this unit of work has it) does
+        not hold yet; the archive takes them too."""
+        existing = {(a.title, a.dated) for a in archive.achievements}
         rows = []
         for a in achievements:
             if (a.title, a.dated) in existing:
                 continue
             existing.add((a.title, a.dated))
-            held.achievements.append(a)
+            archive.achievements.append(a)
             rows.append(dict(applicant_key=applicant_key, title=a.title, dated=a.dated,
                              representative=a.representative, kind=a.kind,
                              submission_id=submission_id))
-        self._write("archive_achievements", rows)
+        pending.add("archive_achievements", rows)
         return len(rows)
 
     def record_attempt(self, applicant_key: str, attempt: Attempt, source: str | None) -> bool:

@@ -56,15 +56,9 @@ def _apply(uow: UnitOfWork, case_id: str, principal: Principal, now: datetime,
 
 # --- consumed events -----------------------------------------------------------------------------
 
-def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: datetime, *,
-                              known_new: bool = False, opened: list[Case] | None = None) -> Case:
-    """intake's submission_accepted opens a case; the same submission again changes nothing.
-    ``known_new``: the caller already knows no case exists for it (a batch looked them up);
-    ``opened``: the caller inserts the new case (with a batch's others) instead."""
-    repo = _repo(uow)
-    existing = None if known_new else repo.find_case_by_submission(payload["submission_id"])
-    if existing is not None:
-        return existing
+def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> Case:
+    """A new case for intake's accepted submission, its events emitted; the caller checked
+    that the submission has none yet, and inserts it."""
     t = cases.open_case(
         case_id=str(uuid.uuid4()), submission_id=payload["submission_id"],
         applicant_key=payload["applicant_key"], committee_id=payload["committee_code"],
@@ -72,15 +66,11 @@ def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: dat
         title=payload["title"], specialty=payload["specialty"], year=int(payload["plan_year"]),
         recommendation=payload["path"] == "recommendation", now=now,
         employer=str(payload.get("employer") or "")[:200])
-    if opened is None:
-        repo.add_case(t.case, now)
-    else:
-        opened.append(t.case)
     _emit(uow, t.events)
     return t.case
 
 
-def consume_events(uow: UnitOfWork, envelopes: list[dict[str, Any]], now: datetime) -> None:
+def handle_inbox(uow: UnitOfWork, envelopes: list[dict[str, Any]], now: datetime) -> None:
     """Events from other services, in order, each once (a redelivery, or a repeat within the
     batch, changes nothing): intake's submission_accepted opens a case; experts' panel_drawn
     seats a panel. The caller commits."""
@@ -103,8 +93,7 @@ def consume_events(uow: UnitOfWork, envelopes: list[dict[str, Any]], now: dateti
             submission_id = envelope["payload"]["submission_id"]
             if submission_id in with_cases:
                 continue  # its case exists, or this batch opened it: nothing changes
-            open_case_from_submission(uow, envelope["payload"], now, known_new=True,
-                                      opened=opened)
+            opened.append(open_case_from_submission(uow, envelope["payload"], now))
             with_cases.add(submission_id)
         elif kind == "panel_drawn":
             record_panel(uow, envelope["payload"], now)

@@ -60,7 +60,7 @@ class ReviewService(ServiceBase):
         """intake's submission_accepted opens a case; experts' panel_drawn seats a panel.
         A batch in one transaction; each event once."""
         with self.db.unit_of_work() as uow:
-            handlers.consume_events(uow, envelopes, self.clock.now())
+            handlers.handle_inbox(uow, envelopes, self.clock.now())
             uow.commit()
 
     # --- the clock ---------------------------------------------------------------------------

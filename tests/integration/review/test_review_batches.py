@@ -29,7 +29,7 @@ def accepted(submission_id):
 
 def consume(db, clock, envelopes):
     with db.unit_of_work(clock) as uow:
-        handlers.consume_events(uow, envelopes, clock.now())
+        handlers.handle_inbox(uow, envelopes, clock.now())
         uow.commit()
 
 
