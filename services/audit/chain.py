@@ -33,7 +33,8 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
 
 HASH_SIZE = 32
 GENESIS_HASH = bytes(HASH_SIZE)

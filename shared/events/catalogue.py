@@ -17,11 +17,12 @@ from marshmallow import INCLUDE, RAISE, Schema
 
 from shared.config import SERVICES
 from shared.events.envelope import ENVELOPE_SCHEMA
+from shared.compiled_schema import CompiledSchema
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-class PayloadSchema(Schema):
+class PayloadSchema(CompiledSchema):
     """Base of every payload schema. Producers dump strictly; consumers tolerate additions."""
 
     class Meta:
@@ -63,7 +64,8 @@ class Catalogue:
     types: dict[str, EventType] = field(default_factory=dict)
     upcasters: dict[tuple[str, int], Upcaster] = field(default_factory=dict)
     # schema instances, built once per (event type, unknown-field policy): building a marshmallow
-    # schema copies its fields, and every event emitted or consumed is checked
+    # schema copies its fields (and compiles its loop, shared/compiled_schema.py), and every
+    # event emitted or consumed is checked
     _schemas: dict[tuple[str, str], Schema] = field(default_factory=dict, repr=False)
 
     def _schema(self, name: str, unknown: str) -> Schema:
@@ -162,6 +164,7 @@ class Catalogue:
             lines.append(f"| `{t.name}` | {t.producer} | {t.version} | {consumers} | {fields_} | "
                          f"{t.description} |")
         return "\n".join(lines) + "\n"
+
 
 
 CATALOGUE = Catalogue()

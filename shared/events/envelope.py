@@ -9,8 +9,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
+from shared.compiled_schema import CompiledSchema
 from shared.config import SERVICES
 
 
@@ -21,7 +22,7 @@ def _uuid_text(value: str) -> None:
         raise ValidationError("must be a UUID") from exc
 
 
-class EnvelopeSchema(Schema):
+class EnvelopeSchema(CompiledSchema):
     """Marshmallow schema of the envelope (the payload is checked against the catalogue)."""
 
     event_id = fields.String(required=True, validate=_uuid_text)
