@@ -13,12 +13,14 @@ result without its machinery when it is certain of it:
   for Boolean, ``int``/``float`` for Float, ``dict`` for Dict and Nested, ``list`` for List) is
   converted as the field would and checked by the field's own validators (marshmallow's objects,
   called as marshmallow calls them);
-- a field of any other kind (dates, times, custom fields) deserializes the value itself;
+- marshmallow's other field classes (dates, times, …) deserialize the value themselves;
 - missing keys, ``load_default``, ``None`` against ``allow_none`` and unknown keys follow the
   field's and the schema's settings.
 
 On anything else (another type, a failing validator, an unknown key where the schema raises) it
-is not certain and marshmallow's own loop runs, so every error message is marshmallow's. Hooks
+is not certain and marshmallow's own loop runs, so every error message is marshmallow's. A schema
+with a field class of its own, a ``Method`` or ``Function`` field, or a dotted ``attribute`` is
+not compiled at all. Hooks
 (``pre_load``, ``validates``, ``validates_schema``, ``post_load``) are untouched: marshmallow runs
 them around the loop as always. ``tests/unit/shared/test_compiled_schema.py`` holds the result to
 marshmallow's, error for error, over generated input for every catalogue schema and the
@@ -194,11 +196,18 @@ def _value_loader(field: fields.Field) -> Loader:
         return _validating(validators, _list_loader(field.inner))
     if kind is fields.Nested and not field.many and not validators:
         nested = field.schema
-        if not any(nested._hooks.values()) and not nested.partial:
+        if _plain(nested) and not any(nested._hooks.values()) and not nested.partial:
             inner = compile_loader(nested, field.unknown or nested.unknown)
             if inner is not None:
                 return inner
     return _by_the_field(field)  # marshmallow's own field classes, given only the value
+
+
+def _plain(schema: Schema) -> bool:
+    """A nested schema loads only through marshmallow's own steps (so its loop may be inlined)."""
+    kind = type(schema)
+    return (kind.load is Schema.load and kind._do_load is Schema._do_load
+            and kind._deserialize in (Schema._deserialize, CompiledSchema._deserialize))
 
 
 def _dict_copy(value: Any) -> Any:

@@ -12,9 +12,9 @@ Pure: no framework imports.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from shared.clock import parse_instant

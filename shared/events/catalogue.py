@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 from marshmallow import INCLUDE, RAISE, Schema
 
+from shared.compiled_schema import CompiledSchema
 from shared.config import SERVICES
 from shared.events.envelope import ENVELOPE_SCHEMA
-from shared.compiled_schema import CompiledSchema
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -164,7 +164,6 @@ class Catalogue:
             lines.append(f"| `{t.name}` | {t.producer} | {t.version} | {consumers} | {fields_} | "
                          f"{t.description} |")
         return "\n".join(lines) + "\n"
-
 
 
 CATALOGUE = Catalogue()

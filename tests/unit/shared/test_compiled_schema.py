@@ -319,3 +319,16 @@ def test_edge_values_of_every_field_kind_load_as_marshmallow_does(name):
         with marshmallow_only():
             expected = outcome(schema, {name: value})
         assert outcome(schema, {name: value}) == expected, (name, value)
+
+
+def test_a_nested_schema_with_its_own_load_is_loaded_by_it():
+    class Trimmed(Schema):
+        word = fields.String()
+
+        def load(self, data, **kwargs):
+            return {"word": super().load(data, **kwargs)["word"].strip()}
+
+    class Outer(CompiledSchema):
+        inner = fields.Nested(Trimmed)
+
+    assert Outer().load({"inner": {"word": " a "}}) == {"inner": {"word": "a"}}
