@@ -322,12 +322,12 @@ def demo(applications: int, seed: int, quiet: bool) -> None:
     (`make down && make clean && make start`), since a season creates its committees."""
     from shared.config import SERVICES as names
     from shared.config import Settings, jwt_secret
-    from shared.personal import _person_key
+    from shared.personal import person_key
     from shared.simulation.season import Season, SeasonFailed, SeasonSettings
 
     settings = SeasonSettings(
         urls={s: _service_url(s) for s in names}, amqp_uri=Settings(service="intake").amqp_uri,
-        jwt_secret=jwt_secret(), person_key=_person_key(), applications=applications, seed=seed,
+        jwt_secret=jwt_secret(), person_key=person_key(), applications=applications, seed=seed,
         log=(lambda m: None) if quiet else (lambda m: click.echo(f"· {m}", err=True)))
     import requests
     try:

@@ -70,7 +70,8 @@ def identity_problem(number: object, today: date | None = None) -> str | None:
     return problems[0] if problems else None
 
 
-def _person_key() -> bytes:
+def person_key() -> bytes:
+    """The platform's applicant-pseudonym key: ZHICHENG_PERSON_KEY, else a per-checkout dev key."""
     key = os.environ.get("ZHICHENG_PERSON_KEY")
     if key:
         return key.encode()
@@ -89,7 +90,7 @@ def _person_key() -> bytes:
 
 def applicant_key(identity_number: str, key: bytes | None = None) -> str:
     """The applicant's pseudonym (32 hex characters)."""
-    digest = hmac.new(key if key is not None else _person_key(),
+    digest = hmac.new(key if key is not None else person_key(),
                       normalise_identity(identity_number).encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
 
