@@ -107,13 +107,25 @@ def up(detach: bool, timeout: float) -> None:
         click.echo("running in the background; `zhicheng down` (or `make down`) stops them")
         return
     click.echo("press Ctrl-C to stop")
+    # Ctrl-C in a terminal reaches the whole process group: the services stop on it too, and
+    # may be gone before this loop looks again. A flag (not KeyboardInterrupt, which eventlet's
+    # hub may swallow while this process sleeps) tells that apart from a service that died.
+    interrupted = []
+
+    def _interrupt(signum, frame):
+        interrupted.append(signum)
+
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        while all(platform.alive().values()):
-            time.sleep(0.5)
-        dead = [s for s, alive in platform.alive().items() if not alive]
-        click.echo(f"stopped unexpectedly: {', '.join(dead)}; stopping the others", err=True)
-    except KeyboardInterrupt:
-        click.echo("\nstopping…")
+        while not interrupted and all(platform.alive().values()):
+            time.sleep(0.2)
+        if interrupted:
+            click.echo("\nstopping…")
+        else:
+            dead = [s for s, alive in platform.alive().items() if not alive]
+            click.echo(f"stopped unexpectedly: {', '.join(dead)}; stopping the others",
+                       err=True)
     finally:
         _stop_all(platform)
 

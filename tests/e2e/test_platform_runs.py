@@ -1,6 +1,11 @@
 """The foundation's promise: four services up, ready, measurable, and every start recorded."""
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -31,3 +36,40 @@ def test_services_stop_cleanly_on_sigterm(platform):
     for service in SERVICES:
         assert platform.stop(service, signal.SIGTERM) == 0, \
             (platform.log_dir / f"{service}.log").read_text()[-2000:]
+
+
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["terminal", "script-background"])
+def test_zhicheng_up_stops_every_service_on_ctrl_c(platform_env, sigint_ignored):
+    """`make up` in a terminal, or started with `&` from a script (bash then starts it with
+    SIGINT ignored): Ctrl-C reaches the whole process group, the services included. The
+    launcher says it is stopping (not that a service died) and leaves no process behind."""
+    def ignore_sigint():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "up", "--timeout", "60"],
+                            env=platform_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True,
+                            preexec_fn=ignore_sigint if sigint_ignored else None)
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C to stop" in line:
+                break
+        assert proc.poll() is None, "".join(lines)
+        run_dir = Path(platform_env["ZHICHENG_VAR_DIR"]) / "run"
+        pids = {s: int((run_dir / f"{s}.pid").read_text()) for s in SERVICES}
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+        rest, _ = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    output = "".join(lines) + rest
+    assert "stopping…" in output and "unexpectedly" not in output, output
+    assert proc.returncode == 0, output
+    for service, pid in pids.items():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"{service} (pid {pid}) still runs")
