@@ -61,7 +61,9 @@ class CompiledSchema(Schema):
     def _deserialize(self, data, *, error_store, many=False, partial=None, unknown=RAISE,
                      index=None):
         if _enabled and not many and (partial is None or partial is False):
-            loaders = self.__dict__.setdefault("_compiled_loaders", {})
+            loaders = self.__dict__.get("_compiled_loaders")
+            if loaders is None:
+                loaders = self.__dict__["_compiled_loaders"] = {}
             if unknown not in loaders:
                 loaders[unknown] = compile_loader(self, unknown)
             loader = loaders[unknown]

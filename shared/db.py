@@ -114,6 +114,23 @@ class EmitContext:
     causation_id: str | None = None
 
 
+def insert_ignoring_conflicts(session: Session, table: Table, **conflict: Any):
+    """``INSERT … ON CONFLICT DO NOTHING`` in the session's dialect (PostgreSQL or SQLite);
+    ``conflict``: on_conflict_do_nothing's arguments (e.g. index_elements)."""
+    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" \
+        else sqlite_insert
+    return dialect_insert(table).on_conflict_do_nothing(**conflict)
+
+
+def values_present(session: Session, column: Column, values: list[Any]) -> set[Any]:
+    """Which of ``values`` the table holds in ``column`` (one query per 500 values)."""
+    found: set[Any] = set()
+    for i in range(0, len(values), 500):
+        found.update(session.execute(
+            select(column).where(column.in_(values[i:i + 500]))).scalars())
+    return found
+
+
 class UnitOfWork:
     """One transaction: state changes plus the events they cause (written to the outbox).
 
@@ -194,26 +211,31 @@ class UnitOfWork:
                       event_type=envelope["event_type"], processed_at=self.clock.now())
         return bool(self._insert_claims([values]))
 
-    def claim_all(self, envelopes: list[dict[str, Any]],
-                  consumer: str | None = None) -> set[str]:
-        """:meth:`claim` for a batch in one statement: the ids of the events not processed
-        before (a repeat within ``envelopes`` is claimed once)."""
+    def claim_new(self, envelopes: list[dict[str, Any]],
+                  consumer: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`claim` for a batch in one statement: the envelopes not processed before, in
+        order, each once (a redelivery, or a repeat within ``envelopes``, is left out)."""
         assert self.session is not None
         if not envelopes:
-            return set()
+            return []
         consumer = consumer or self.database.service
         now = self.clock.now()
-        rows = list({e["event_id"]: dict(consumer=consumer, event_id=e["event_id"],
-                                         event_type=e["event_type"], processed_at=now)
-                     for e in envelopes}.values())
-        return self._insert_claims(rows)
+        rows = {e["event_id"]: dict(consumer=consumer, event_id=e["event_id"],
+                                    event_type=e["event_type"], processed_at=now)
+                for e in envelopes}
+        claimed = self._insert_claims(list(rows.values()))
+        fresh = []
+        for envelope in envelopes:
+            if envelope["event_id"] in claimed:
+                claimed.discard(envelope["event_id"])  # the first of a repeated id only
+                fresh.append(envelope)
+        return fresh
 
     def _insert_claims(self, rows: list[dict[str, Any]]) -> set[str]:
         # a constant statement with the rows as parameters: compiled once, not per call
         assert self.session is not None
         table = self.database.processed
-        dialect_insert = pg_insert if self.database.is_postgres else sqlite_insert
-        result = self.session.execute(dialect_insert(table).on_conflict_do_nothing()
+        result = self.session.execute(insert_ignoring_conflicts(self.session, table)
                                       .returning(table.c.event_id), rows)
         return {row[0] for row in result}
 

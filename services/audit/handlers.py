@@ -138,11 +138,7 @@ def record_events(uow: UnitOfWork, log: AuditLog, envelopes: list[dict[str, Any]
         try:
             ledger = log.sync(uow.session, with_monitors=True)
             rows, term_rows, cases = [], [], {}
-            unclaimed = uow.claim_all(envelopes, consumer=CONSUMER)
-            for envelope in envelopes:
-                if envelope["event_id"] not in unclaimed:
-                    continue  # a redelivery, or a repeat within the batch
-                unclaimed.discard(envelope["event_id"])
+            for envelope in uow.claim_new(envelopes, consumer=CONSUMER):
                 text = envelope_text(envelope)
                 record = ledger.prepare(envelope, received_at,
                                         after=records[-1] if records else None, text=text)

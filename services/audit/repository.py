@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any, Iterable, Iterator
 
 from sqlalchemy import and_, exists, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -18,6 +16,7 @@ from services.audit.ledger import record_content_from_text
 from services.audit.models import (audit_cases, audit_record_terms, audit_records,
                                    audit_tree_heads, audit_violation_acks, audit_violations)
 from services.audit.rules import IndexTerms
+from shared.db import insert_ignoring_conflicts
 
 TERM_KINDS = ("case", "committee", "expert", "applicant")
 
@@ -233,10 +232,8 @@ def remember_cases(session: Session, cases: list[dict[str, Any]]) -> None:
     """Add accepted cases to the spot-check frame; a case already there is kept as it is."""
     if not cases:
         return
-    dialect_insert = pg_insert if session.get_bind().dialect.name == "postgresql" \
-        else sqlite_insert
-    session.execute(dialect_insert(audit_cases)
-                    .on_conflict_do_nothing(index_elements=[audit_cases.c.case_id]), cases)
+    session.execute(insert_ignoring_conflicts(session, audit_cases,
+                                              index_elements=[audit_cases.c.case_id]), cases)
 
 
 def accepted_cases(conn: Connection | Session, *, committee_id: str | None = None,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from services.intake import models
 from services.intake.application import Achievement, Attempt, Material, PerformanceArchive
 from services.intake.plan import Plan, PlanDeadlineChanged, plan_from_dict
+from shared.db import values_present
 
 
 # Parsed plans by their stored document: every submission reads the plan, and parsing 41
@@ -117,15 +118,10 @@ class SubmissionRepository:
 
     def stored_portal_ids(self, portal_ids: list[str]) -> set[str]:
         """Which of these portal ids are stored already."""
-        t = models.submissions
-        found: set[str] = set()
-        for i in range(0, len(portal_ids), 500):
-            found.update(self.session.execute(
-                select(t.c.portal_id).where(t.c.portal_id.in_(portal_ids[i:i + 500]))).scalars())
-        return found
+        return values_present(self.session, models.submissions.c.portal_id, portal_ids)
 
-    def add(self, pending: PendingRows, *, submission_id: str, portal_id: str, request_hash: str, channel: str,
-            plan_year: int, path: str, effective_path: str, committee_code: str | None,
+    def add(self, pending: PendingRows, *, submission_id: str, portal_id: str,
+            request_hash: str, channel: str, plan_year: int, path: str, effective_path: str, committee_code: str | None,
             title: str, specialty: str, applicant_key: str, identity_masked: str, status: str,
             answer: dict[str, Any], received_at: datetime,
             materials: Iterable[Material]) -> None:

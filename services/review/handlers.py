@@ -74,19 +74,15 @@ def handle_inbox(uow: UnitOfWork, envelopes: list[dict[str, Any]], now: datetime
     """Events from other services, in order, each once (a redelivery, or a repeat within the
     batch, changes nothing): intake's submission_accepted opens a case; experts' panel_drawn
     seats a panel. The caller commits."""
-    unclaimed = uow.claim_all(envelopes)
+    fresh = uow.claim_new(envelopes)
     repo = _repo(uow)
     with_cases = repo.submissions_with_cases([
-        e["payload"]["submission_id"] for e in envelopes
-        if e["event_type"] == "submission_accepted" and e["event_id"] in unclaimed])
+        e["payload"]["submission_id"] for e in fresh if e["event_type"] == "submission_accepted"])
     opened: list[Case] = []
-    for envelope in envelopes:
+    for envelope in fresh:
         if envelope["event_type"] == "panel_drawn" and opened:
             repo.add_cases(opened, now)  # a panel may seat cases opened earlier in the batch
             opened = []
-        if envelope["event_id"] not in unclaimed:
-            continue
-        unclaimed.discard(envelope["event_id"])
         uow.caused_by(envelope)
         kind = envelope["event_type"]
         if kind == "submission_accepted":

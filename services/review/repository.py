@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import parse_instant
+from shared.db import values_present
 from shared.errors import Conflict, NotFound
 from shared.workdays import PublicityWindow
 
@@ -166,13 +167,7 @@ class ReviewRepository:
 
     def submissions_with_cases(self, submission_ids: list[str]) -> set[str]:
         """Which of these submissions have a case already."""
-        t = models.cases
-        found: set[str] = set()
-        for i in range(0, len(submission_ids), 500):
-            found.update(self.session.execute(
-                select(t.c.submission_id)
-                .where(t.c.submission_id.in_(submission_ids[i:i + 500]))).scalars())
-        return found
+        return values_present(self.session, models.cases.c.submission_id, submission_ids)
 
     def add_case(self, case: Case, now: datetime) -> None:
         """Insert a new case. A second case for the same submission (two review workers opening
