@@ -106,10 +106,11 @@ def up(detach: bool, timeout: float) -> None:
     if detach:
         click.echo("running in the background; `zhicheng down` (or `make down`) stops them")
         return
-    click.echo("press Ctrl-C to stop")
     # Ctrl-C in a terminal reaches the whole process group: the services stop on it too, and
     # may be gone before this loop looks again. A flag (not KeyboardInterrupt, which eventlet's
     # hub may swallow while this process sleeps) tells that apart from a service that died.
+    # The handlers go in before the prompt: a Ctrl-C that follows the prompt at once must find
+    # them (else Python's default raises KeyboardInterrupt and click prints "Aborted!").
     interrupted = []
 
     def _interrupt(signum, frame):
@@ -117,6 +118,7 @@ def up(detach: bool, timeout: float) -> None:
 
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    click.echo("press Ctrl-C to stop")
     try:
         while not interrupted and all(platform.alive().values()):
             time.sleep(0.2)
