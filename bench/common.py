@@ -100,3 +100,13 @@ class CpuMeter:
         self.used = {g: sum(v - self._before[g].get(p, 0.0) for p, v in after[g].items())
                      for g in after}
         return self.used
+
+
+def queue_message_counts(amqp_uri: str) -> dict[str, int]:
+    """Messages routed to the vhost's queues and delivered from them so far (the management
+    API's counters, which it refreshes every few seconds): what the broker did, per copy."""
+    vhost = amqp_uri.rsplit("/", 1)[1]
+    queues = requests.get(f"{MGMT}/api/queues/{vhost}", auth=AUTH, timeout=10).json()
+    stats = [q.get("message_stats", {}) for q in queues if q["name"] != "bench.raw"]
+    return {"routed": sum(s.get("publish", 0) for s in stats),
+            "delivered": sum(s.get("deliver_get", 0) for s in stats)}

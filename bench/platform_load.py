@@ -33,7 +33,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.broker_raw import raw_rate
-from bench.common import CpuMeter, machine, scratch_vhost, summary
+from bench.common import CpuMeter, machine, queue_message_counts, scratch_vhost, summary
 from shared.clock import parse_instant
 from shared.config import SERVICES
 from shared.launcher import Platform
@@ -154,6 +154,7 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
                               "database": "postgres" if use_postgres else [],
                               "portal (bench)": [os.getpid()]})
             meter.start()
+            counted = queue_message_counts(amqp_uri)
             before = reader.count()
             with PortalPublisher(amqp_uri) as portal:
                 start = time.time()
@@ -167,6 +168,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
             throughput = recorded / (done - start)
             cpu = meter.stop()
             broker_after = raw_rate(amqp_uri, messages=count)  # the services idle
+            # (by now the management API has refreshed its counters)
+            counted = {k: v - counted[k] for k, v in queue_message_counts(amqp_uri).items()}
 
             # 2. latency at a steady rate
             steady = [factory.valid(("R22", "D01", "D02")[i % 3])
@@ -204,6 +207,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
         f"{group} {seconds * 1000 / max(recorded, 1):.2f}" for group, seconds in cpu.items()
         if seconds) + f"; total {sum(cpu.values()) * 1000 / max(recorded, 1):.2f} "
         f"(two cores give {2000 / max(throughput, 1):.2f} ms per application at this rate)")
+    print(f"broker work per application: {counted['routed'] / max(recorded, 1):.2f} messages "
+          f"routed to a queue, {counted['delivered'] / max(recorded, 1):.2f} delivered")
     print(f"steady {achieved:,.0f}/s for {seconds:.0f}s: latency p50 {lat['p50'] * 1000:.0f} ms, "
           f"p99 {lat['p99'] * 1000:.0f} ms over {lat['n']:.0f} (target p99 < 250 ms)")
 

@@ -11,7 +11,7 @@
 | ``ZHICHENG_CLOCK`` | real time | ``2023-09-01T09:00:00+08:00`` fixes the clock, ``running:<instant>`` starts it there |
 | ``ZHICHENG_CLOCK_CONTROL`` | ``0`` | ``1`` lets an operator token set the clock over HTTP (demos) |
 | ``ZHICHENG_OUTBOX_POLL_SECONDS`` | ``1.0`` | how often the outbox relay looks for unpublished events |
-| ``ZHICHENG_CONSUMER_BATCH`` | ``100`` | most messages a busy queue's consumer handles in one transaction |
+| ``ZHICHENG_CONSUMER_BATCH`` | ``100`` | most envelopes a busy queue's consumer handles in one transaction (a group is never split) |
 | ``ZHICHENG_MAX_MESSAGE_BYTES`` | ``1048576`` | larger AMQP messages are dead-lettered |
 | ``LOG_LEVEL`` | ``INFO`` | |
 """

@@ -10,6 +10,14 @@ Topology (declared, idempotently, by every service before it publishes or consum
 * ``zhicheng.dead-letters``: a direct exchange; each consumed queue ``Q`` has ``Q.dead-letters``
   bound with routing key ``Q``. Dead-lettered messages keep their body and carry the reason in
   the ``x-zhicheng-reason`` header.
+
+An event message's body is one envelope (a JSON object) or, from a relay, a **group**: a JSON
+array of envelopes of one event type, consecutive in the producer's outbox, routed by that type
+and counted in the ``x-zhicheng-envelopes`` header. Consumers of events read both
+(:func:`envelopes_in`); each envelope of a group is checked, processed, claimed and, if bad,
+dead-lettered on its own, and the message is acknowledged once every envelope in it is settled.
+A group is how a busy producer's batch costs the broker one publish and one delivery per
+consumer instead of one per event.
 """
 from __future__ import annotations
 
@@ -47,6 +55,41 @@ log = logging.getLogger(__name__)
 AUDIT_QUEUE = "audit.events"
 PORTAL_SUBMISSIONS_QUEUE = "intake.submissions"
 DEAD_LETTER_EXCHANGE = Exchange("zhicheng.dead-letters", type="direct", durable=True)
+ENVELOPES_HEADER = "x-zhicheng-envelopes"
+# a relay's group stays well below any consumer's size limit (ZHICHENG_MAX_MESSAGE_BYTES)
+GROUP_MAX_BYTES = 256 * 1024
+
+
+def envelopes_in(body: bytes | str) -> list[Any]:
+    """The envelopes an event message carries: one (a JSON object) or a relay's group (a JSON
+    array). For readers outside the consumers (taps, tests); raises ValueError if not JSON."""
+    obj = json.loads(body)
+    return obj if isinstance(obj, list) else [obj]
+
+
+def envelope_count(message) -> int:
+    """How many envelopes a delivery says it carries (its header; 1 when absent or wrong)."""
+    value = (message.headers or {}).get(ENVELOPES_HEADER, 1)
+    return value if isinstance(value, int) and 1 <= value <= 100_000 else 1
+
+
+def group_rows(rows, max_bytes: int = GROUP_MAX_BYTES) -> list[list]:
+    """Outbox rows as the messages a relay publishes: consecutive rows of one exchange and
+    event type share a message (the outbox's order is kept: a group never jumps a row of
+    another type), up to ``max_bytes`` of envelopes each."""
+    groups: list[list] = []
+    size = 0
+    for row in rows:
+        last = groups[-1] if groups else None
+        if last is not None and last[0].exchange == row.exchange \
+                and last[0].event_type == row.event_type \
+                and size + len(row.envelope) + 1 <= max_bytes:
+            last.append(row)
+            size += len(row.envelope) + 1
+        else:
+            groups.append([row])
+            size = len(row.envelope) + 2
+    return groups
 
 
 def service_exchange(service: str) -> Exchange:
@@ -162,12 +205,14 @@ class OutboxRelay:
     """
 
     def __init__(self, database, amqp_uri: str, metrics: ServiceMetrics | None = None, *,
-                 poll_seconds: float = 1.0, batch_size: int = 200) -> None:
+                 poll_seconds: float = 1.0, batch_size: int = 200,
+                 max_group_bytes: int = GROUP_MAX_BYTES) -> None:
         self.database = database
         self.amqp_uri = amqp_uri
         self.metrics = metrics
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.max_group_bytes = max_group_bytes
         self._wake = threading.Event()
         self._running = False
         self._connection: Connection | None = None
@@ -221,7 +266,7 @@ class OutboxRelay:
             channel.events["basic_nack"].add(self._on_nack)
             self._connection, self._producer = connection, Producer(channel)
             self._delivery_tag = 0
-            self._unconfirmed: dict[int, int] = {}
+            self._unconfirmed: dict[int, list[int]] = {}  # delivery tag -> its outbox ids
             self._nacked: list[int] = []
         return self._producer
 
@@ -236,7 +281,7 @@ class OutboxRelay:
         tags = [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]
         for tag in tags:
             if tag in self._unconfirmed:
-                self._nacked.append(self._unconfirmed.pop(tag))
+                self._nacked.extend(self._unconfirmed.pop(tag))
 
     def _close(self) -> None:
         connection, self._connection, self._producer = self._connection, None, None
@@ -251,16 +296,23 @@ class OutboxRelay:
         outbox ids. Raises if the broker fails or refuses (nacks) any of them."""
         producer = self._ensure_producer()
         assert self._connection is not None
-        sent: dict[int, int] = {}
+        sent: dict[int, list[int]] = {}
         with FrameBatch(producer.channel) as batch:
-            for row in rows:
-                batch.publish(row.envelope.encode(), exchange=row.exchange,
-                              routing_key=row.event_type, message_id=row.event_id,
-                              headers={"event_type": row.event_type,
-                                       "producer": self.database.service})
+            for group in group_rows(rows, self.max_group_bytes):
+                first = group[0]
+                headers = {"event_type": first.event_type, "producer": self.database.service}
+                if len(group) == 1:  # one envelope travels as itself
+                    body, message_id = first.envelope.encode(), first.event_id
+                else:
+                    body = ("[" + ",".join(row.envelope for row in group) + "]").encode()
+                    message_id = f"{first.event_id}+{len(group) - 1}"
+                    headers[ENVELOPES_HEADER] = len(group)
+                batch.publish(body, exchange=first.exchange, routing_key=first.event_type,
+                              message_id=message_id, headers=headers)
                 self._delivery_tag += 1
-                self._unconfirmed[self._delivery_tag] = row.id
-                sent[self._delivery_tag] = row.id
+                ids = [row.id for row in group]
+                self._unconfirmed[self._delivery_tag] = ids
+                sent[self._delivery_tag] = ids
         deadline = time.monotonic() + self.confirm_timeout
         while any(tag in self._unconfirmed for tag in sent):
             remaining = deadline - time.monotonic()
@@ -270,12 +322,12 @@ class OutboxRelay:
                 self._connection.drain_events(timeout=min(remaining, 1.0))
             except socket.timeout:
                 continue
+        published = [i for ids in sent.values() for i in ids]
         if self._nacked:
-            nacked, self._nacked = self._nacked, []
-            confirmed = [i for i in sent.values() if i not in set(nacked)]
-            self._confirmed_before_failure = confirmed
+            nacked, self._nacked = set(self._nacked), []
+            self._confirmed_before_failure = [i for i in published if i not in nacked]
             raise RuntimeError(f"the broker refused {len(nacked)} event(s)")
-        return list(sent.values())
+        return published
 
     def relay_once(self) -> int:
         """Publish one batch of unpublished events; returns how many were confirmed."""
@@ -344,8 +396,12 @@ class DeadLetters(SharedExtension):
             self._connection.close()
             self._connection = self._producer = None
 
-    def publish(self, queue_name: str, message, reason: str, detail: Any = None) -> None:
-        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+    def publish(self, queue_name: str, message, reason: str, detail: Any = None, *,
+                body: bytes | None = None) -> None:
+        """Dead-letter ``message`` (or ``body``: one envelope of a relay's group, which then
+        travels as a message of its own) with ``reason``."""
+        if body is None:
+            body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
         headers = {"x-zhicheng-reason": reason,
                    "x-zhicheng-original-queue": queue_name,
                    "x-zhicheng-detail": json.dumps(detail, ensure_ascii=False, default=str)[:2000]
@@ -458,6 +514,20 @@ class MessageRejected(Exception):
 Reader = Callable[[Any], Any]
 
 
+class _Delivery:
+    """One AMQP delivery and how many of its envelopes are still unsettled: it is acknowledged
+    when the last of them is processed or dead-lettered, or requeued whole (once) when one
+    fails for a reason of the service's own (database down, stopping)."""
+
+    __slots__ = ("message", "pending", "group", "state")
+
+    def __init__(self, message, pending: int = 1, group: bool = False) -> None:
+        self.message = message
+        self.pending = pending
+        self.group = group
+        self.state = "open"  # then "acked" or "requeued"
+
+
 class JsonConsumer(Entrypoint):
     """Consumes JSON messages from a topology queue.
 
@@ -465,15 +535,26 @@ class JsonConsumer(Entrypoint):
     with the reason and are acknowledged: they never stop the consumer. A handler that raises a
     :class:`ZhichengError` rejected the message on its merits: dead-lettered too. Any other
     failure (database down, ...) requeues the message after a pause.
+
+    With ``groups`` (the event consumers), a message whose body is a JSON array is a relay's
+    group of envelopes: each is read, handled and judged on its own (a bad one is dead-lettered
+    alone, as a message of its own), one after another, and the message is acknowledged once
+    all of them are settled. A group that fails part-way is requeued whole; the envelopes
+    handled before are then skipped as redeliveries (consumers claim event ids).
     """
 
     queue_consumer = RawQueueConsumer()
     dead_letters = DeadLetters()
     registry = MetricsRegistry()
+    # a consumer whose deliveries are settled in arrival order may acknowledge a run of them
+    # with one frame (see RawQueueConsumer.ack_messages)
+    settles_in_order = False
 
-    def __init__(self, queue_name: str, reader: Reader | None = None, **kwargs) -> None:
+    def __init__(self, queue_name: str, reader: Reader | None = None, *, groups: bool = False,
+                 **kwargs) -> None:
         self.queue_name = queue_name
         self.reader = reader or (lambda body: body)
+        self.groups = groups
         kwargs.setdefault("expected_exceptions", (ZhichengError,))
         super().__init__(**kwargs)
 
@@ -493,17 +574,23 @@ class JsonConsumer(Entrypoint):
         return "unknown"
 
     def handle_raw_message(self, message) -> None:
-        decoded = self._decode(message)
-        if decoded is None:
-            return
-        obj, value = decoded
-        self.container.spawn_worker(self, (value,), {}, context_data={},
-                                    handle_result=partial(self.handle_result, message, obj))
+        items = self._decode(message)
+        if items:
+            self._run_singly(items)
 
-    def _decode(self, message) -> tuple[Any, Any] | None:
-        """``(parsed body, value for the handler)``; None when the message was dead-lettered."""
+    def _worker_args(self, values: list) -> tuple:
+        """The handler's arguments for ``values`` (one here; a batch consumer takes a list)."""
+        (value,) = values
+        return (value,)
+
+    # -- reading a delivery
+
+    def _decode(self, message) -> list[tuple[_Delivery, Any, Any]]:
+        """``(delivery, parsed envelope, value for the handler)`` for each envelope that
+        ``message`` carries and ``reader`` accepts; the rest were dead-lettered."""
         raw = message.body
         obj: Any = None
+        delivery = _Delivery(message)
         try:
             if raw is None or len(raw) > self.max_bytes:
                 raise MessageRejected("too_large", {"bytes": len(raw or b""),
@@ -512,64 +599,155 @@ class JsonConsumer(Entrypoint):
                 obj = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 raise MessageRejected("not_json") from None
-            try:
-                value = self.reader(obj)
-            except EventContractError as exc:
-                raise MessageRejected(exc.reason, {"message": str(exc), "errors": exc.errors}) \
-                    from None
-            except InvalidInput as exc:
-                raise MessageRejected("invalid_schema", exc.as_dict()["error"]) from None
+            if self.groups and isinstance(obj, list):
+                if not obj:
+                    raise MessageRejected("empty_group", {"message": "a group of no envelopes"})
+                return self._decode_group(message, obj)
+            value = self._read(obj)
         except MessageRejected as rejected:
-            self._dead_letter(message, rejected.reason, rejected.detail, self._label(obj))
-            return None
-        return obj, value
+            self._dead_letter(delivery, rejected.reason, rejected.detail, self._label(obj))
+            return []
+        return [(delivery, obj, value)]
 
-    def _dead_letter(self, message, reason: str, detail: Any, label: str) -> None:
-        metrics = self.registry.metrics
+    def _decode_group(self, message, objs: list) -> list[tuple[_Delivery, Any, Any]]:
+        delivery = _Delivery(message, pending=len(objs), group=True)
+        items = []
+        for obj in objs:
+            try:
+                items.append((delivery, obj, self._read(obj)))
+            except MessageRejected as rejected:
+                if not self._dead_letter(delivery, rejected.reason, rejected.detail,
+                                         self._label(obj), element=obj):
+                    return []  # the whole message went back to the queue
+        return items
+
+    def _read(self, obj: Any) -> Any:
         try:
-            self.dead_letters.publish(self.queue_name, message, reason, detail)
+            return self.reader(obj)
+        except EventContractError as exc:
+            raise MessageRejected(exc.reason, {"message": str(exc), "errors": exc.errors}) \
+                from None
+        except InvalidInput as exc:
+            raise MessageRejected("invalid_schema", exc.as_dict()["error"]) from None
+
+    # -- settling deliveries
+
+    def _settle(self, deliveries: list[_Delivery]) -> None:
+        """One envelope of each of ``deliveries`` (a delivery once per envelope) is settled;
+        acknowledge the deliveries that have none left."""
+        done = []
+        for delivery in deliveries:
+            if delivery.state != "open":
+                continue
+            delivery.pending -= 1
+            if delivery.pending <= 0:
+                delivery.state = "acked"
+                done.append(delivery.message)
+        if done:
+            # nameko's consumers of a service share one channel: a multiple ack is ours to
+            # send only when no other consumer has deliveries on it
+            multiple = self.settles_in_order and len(self.queue_consumer._providers) == 1
+            self.queue_consumer.ack_messages(done, multiple=multiple)
+
+    def _requeue(self, deliveries: list[_Delivery]) -> None:
+        for delivery in deliveries:
+            if delivery.state == "open":
+                delivery.state = "requeued"
+                self.queue_consumer.requeue_message(delivery.message)
+
+    def _dead_letter(self, delivery: _Delivery, reason: str, detail: Any, label: str, *,
+                     element: Any = None) -> bool:
+        """Dead-letter ``delivery`` (or, for a group, its envelope ``element`` alone) and
+        settle it. False if the dead letter could not be published: the delivery is then
+        requeued whole after a pause."""
+        metrics = self.registry.metrics
+        body = None if not delivery.group else json.dumps(element, ensure_ascii=False).encode()
+        try:
+            self.dead_letters.publish(self.queue_name, delivery.message, reason, detail,
+                                      body=body)
         except Exception as exc:
             log.warning("could not dead-letter a message from %s (%s); requeueing",
                         self.queue_name, type(exc).__name__)
             eventlet.sleep(1.0)
-            self.queue_consumer.requeue_message(message)
-            return
+            self._requeue([delivery])
+            return False
         metrics.events_consumed.labels(metrics.service, label, "dead_lettered").inc()
-        self.queue_consumer.ack_message(message)
+        self._settle([delivery])
+        return True
 
-    def handle_result(self, message, body, worker_ctx, result=None, exc_info=None):
-        if exc_info is None:
-            metrics = self.registry.metrics
-            metrics.events_consumed.labels(metrics.service, self._label(body), "processed").inc()
-            self.queue_consumer.ack_message(message)
-        elif not self._refused(message, body, exc_info[1]):
-            eventlet.sleep(1.0)  # e.g. the database is down: do not spin
-            self.queue_consumer.requeue_message(message)
-        return result, exc_info
-
-    def _refused(self, message, body, exc: BaseException) -> bool:
-        """The handler failed on ``message``: a :class:`ZhichengError` refused it on its merits,
-        so it is dead-lettered (True); any other failure is counted and left to the caller to
-        requeue (False)."""
+    def _refused(self, delivery: _Delivery, body, exc: BaseException) -> bool:
+        """The handler failed on one envelope: a :class:`ZhichengError` refused it on its
+        merits, so it is dead-lettered (True); any other failure is counted and left to the
+        caller to requeue (False)."""
         if isinstance(exc, ZhichengError):
-            self._dead_letter(message, "rejected", exc.as_dict()["error"], self._label(body))
+            self._dead_letter(delivery, "rejected", exc.as_dict()["error"], self._label(body),
+                              element=body)
             return True
         metrics = self.registry.metrics
         metrics.events_consumed.labels(metrics.service, self._label(body), "failed").inc()
         return False
 
+    # -- running the handler
+
+    def _run_singly(self, items: list) -> None:
+        for index, item in enumerate(items):
+            outcome = self._run([item])
+            if outcome == "requeued":
+                self._requeue([delivery for delivery, _o, _v in items[index:]])
+                return
+            if outcome == "failed":
+                # not the message's own fault (it would have been dead-lettered): the database
+                # or the broker is in trouble, so the rest go back to the queue after a pause
+                self._requeue_after_pause(items[index:])
+                return
+
+    def _requeue_after_pause(self, items: list) -> None:
+        eventlet.sleep(1.0)  # e.g. the database is down: do not spin
+        self._requeue([delivery for delivery, _obj, _value in items])
+
+    def _run(self, items: list) -> str:
+        """Run the handler on ``items``: ``processed``, ``dead_lettered``, ``requeued`` (the
+        service is stopping) or ``failed`` (nothing settled: the caller decides)."""
+        done = GreenEvent()
+        try:
+            self.container.spawn_worker(self, self._worker_args([v for _d, _o, v in items]), {},
+                                        context_data={},
+                                        handle_result=partial(self._result, items, done))
+        except ContainerBeingKilled:
+            self._requeue([delivery for delivery, _obj, _value in items])
+            return "requeued"
+        return done.wait()
+
+    def _result(self, items, done, worker_ctx, result=None, exc_info=None):
+        metrics = self.registry.metrics
+        if exc_info is None:
+            for _delivery, obj, _value in items:
+                metrics.events_consumed.labels(metrics.service, self._label(obj),
+                                               "processed").inc()
+            self._settle([delivery for delivery, _obj, _value in items])
+            done.send("processed")
+        elif len(items) > 1:
+            done.send("failed")  # retried one by one
+        else:
+            delivery, obj, _value = items[0]
+            done.send("dead_lettered" if self._refused(delivery, obj, exc_info[1]) else "failed")
+        return result, exc_info
+
 
 class BatchJsonConsumer(JsonConsumer):
     """Consumes a topology queue in batches: the handler gets a list of up to ``batch_size``
-    values (whatever has arrived, never waiting for a batch to fill) and processes them in one
-    transaction. One batch runs at a time per queue, in arrival order.
+    values (whatever has arrived, never waiting for a batch to fill; a relay's group counts
+    its envelopes, and is never split) and processes them in one transaction. One batch runs
+    at a time per queue, in arrival order.
 
-    A batch that fails is retried one message at a time, each then judged as
-    :class:`JsonConsumer` judges a message: a :class:`ZhichengError` dead-letters that message
-    only; any other failure (database down, ...) requeues it and the rest of the batch after one
-    pause. A handler therefore must be all-or-nothing for its batch (one unit of work, committed
-    at the end) and idempotent per message, as every consumer here is.
+    A batch that fails is retried one envelope at a time, each then judged as
+    :class:`JsonConsumer` judges one: a :class:`ZhichengError` dead-letters that envelope only;
+    any other failure (database down, ...) requeues its message and the rest of the batch after
+    one pause. A handler therefore must be all-or-nothing for its batch (one unit of work,
+    committed at the end) and idempotent per envelope, as every consumer here is.
     """
+
+    settles_in_order = True
 
     def __init__(self, queue_name: str, reader: Reader | None = None, *,
                  batch_size: int = 100, **kwargs) -> None:
@@ -593,14 +771,20 @@ class BatchJsonConsumer(JsonConsumer):
         """Called in the queue consumer's thread for every delivery."""
         self._arrived.put(message)
 
+    def _worker_args(self, values: list) -> tuple:
+        return (values,)
+
     def _take_batch(self) -> list:
         messages = [self._arrived.get()]
         eventlet.sleep(0)  # let the consumer thread hand over what is already on the socket
-        while len(messages) < self.batch_size:
+        envelopes = envelope_count(messages[0])
+        while envelopes < self.batch_size:
             try:
-                messages.append(self._arrived.get_nowait())
+                message = self._arrived.get_nowait()
             except Empty:
                 break
+            messages.append(message)
+            envelopes += envelope_count(message)
         return messages
 
     def _run_batches(self) -> None:
@@ -617,11 +801,7 @@ class BatchJsonConsumer(JsonConsumer):
                         self.queue_consumer.requeue_message(message)
 
     def _run_batch(self, messages: list) -> None:
-        items = []
-        for message in messages:
-            decoded = self._decode(message)
-            if decoded is not None:
-                items.append((message, *decoded))
+        items = [item for message in messages for item in self._decode(message)]
         if items:
             metrics = self.registry.metrics
             metrics.consumer_batch_size.labels(metrics.service, self.queue_name).observe(
@@ -632,65 +812,22 @@ class BatchJsonConsumer(JsonConsumer):
                 else:
                     self._requeue_after_pause(items)
 
-    def _run_singly(self, items: list) -> None:
-        for index, item in enumerate(items):
-            if self._run([item]) == "failed":
-                # not the message's own fault (it would have been dead-lettered): the database
-                # or the broker is in trouble, so the rest go back to the queue after a pause
-                self._requeue_after_pause(items[index:])
-                return
-
-    def _requeue_after_pause(self, items: list) -> None:
-        eventlet.sleep(1.0)  # e.g. the database is down: do not spin
-        for message, _obj, _value in items:
-            self.queue_consumer.requeue_message(message)
-
-    def _run(self, items: list) -> str:
-        """Run the handler on ``items``: ``processed``, ``dead_lettered``, ``requeued`` (the
-        service is stopping) or ``failed`` (nothing acknowledged: the caller decides)."""
-        done = GreenEvent()
-        try:
-            self.container.spawn_worker(self, ([value for _m, _o, value in items],), {},
-                                        context_data={},
-                                        handle_result=partial(self._batch_result, items, done))
-        except ContainerBeingKilled:
-            for message, _obj, _value in items:
-                self.queue_consumer.requeue_message(message)
-            return "requeued"
-        return done.wait()
-
-    def _batch_result(self, items, done, worker_ctx, result=None, exc_info=None):
-        metrics = self.registry.metrics
-        if exc_info is None:
-            for _message, obj, _value in items:
-                metrics.events_consumed.labels(metrics.service, self._label(obj),
-                                               "processed").inc()
-            # nameko's consumers of a service share one channel: a multiple ack is ours to
-            # send only when no other consumer has deliveries on it
-            self.queue_consumer.ack_messages([message for message, _o, _v in items],
-                                             multiple=len(self.queue_consumer._providers) == 1)
-            done.send("processed")
-        elif len(items) > 1:
-            done.send("failed")  # retried one by one
-        else:
-            message, obj, _value = items[0]
-            done.send("dead_lettered" if self._refused(message, obj, exc_info[1]) else "failed")
-        return result, exc_info
-
 
 consume_json = JsonConsumer.decorator
 consume_json_batches = BatchJsonConsumer.decorator
 
 
 def consume_events(queue_name: str, **kwargs):
-    """Consume catalogue events (envelopes validated and upcast) from ``queue_name``."""
-    return JsonConsumer.decorator(queue_name, reader=CATALOGUE.read, **kwargs)
+    """Consume catalogue events (envelopes validated and upcast, one or a relay's group per
+    message) from ``queue_name``."""
+    return JsonConsumer.decorator(queue_name, reader=CATALOGUE.read, groups=True, **kwargs)
 
 
 def consume_event_batches(queue_name: str, **kwargs):
     """Consume catalogue events from ``queue_name`` in batches (see :class:`BatchJsonConsumer`):
     the handler gets a list of validated, upcast envelopes."""
-    return BatchJsonConsumer.decorator(queue_name, reader=CATALOGUE.read, **kwargs)
+    return BatchJsonConsumer.decorator(queue_name, reader=CATALOGUE.read, groups=True,
+                                       **kwargs)
 
 
 def wait_for_broker(amqp_uri: str, timeout: float = 30.0) -> None:

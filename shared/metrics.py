@@ -41,7 +41,7 @@ class ServiceMetrics:
             "zhicheng_dead_letters", "Messages moved to a dead-letter queue, by queue and reason",
             ["service", "queue", "reason"], registry=r)
         self.consumer_batch_size = Histogram(
-            "zhicheng_consumer_batch_size", "Messages handed to one batch consumer run, by queue",
+            "zhicheng_consumer_batch_size", "Envelopes handed to one batch consumer run, by queue",
             ["service", "queue"], buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500), registry=r)
         self.outbox_backlog = Gauge("zhicheng_outbox_backlog",
                                     "Committed events not yet confirmed by the broker",

@@ -30,7 +30,7 @@ from shared.auth import Auth
 from shared.clock import Clock, clock_from_setting, parse_instant
 from shared.db import EmitContext, ServiceDatabase, UnitOfWork
 from shared.errors import Forbidden, InvalidInput
-from shared.messaging import OutboxRelay, broker_connection, declare_topology
+from shared.messaging import GROUP_MAX_BYTES, OutboxRelay, broker_connection, declare_topology
 from shared.metrics import CONTENT_TYPE_LATEST, Metrics, MetricsRegistry
 from shared.migrations import upgrade
 from shared.web import PUBLIC, http, read_json
@@ -92,8 +92,11 @@ class Database(DependencyProvider):
         self.database = ServiceDatabase(service, config["DATABASE_URL"], self.metadata)
         self.revision = upgrade(service, self.database.engine) \
             if config.get("MIGRATE_ON_START", True) else None
+        # a group of envelopes stays within half of what any consumer accepts
+        max_group = min(GROUP_MAX_BYTES, int(config.get("MAX_MESSAGE_BYTES", 1 << 20)) // 2)
         self.relay = OutboxRelay(self.database, config["AMQP_URI"], self.registry.metrics,
-                                 poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)))
+                                 poll_seconds=float(config.get("OUTBOX_POLL_SECONDS", 1.0)),
+                                 max_group_bytes=max_group)
         self.database.on_commit(self.relay.wake)
 
     def start(self) -> None:

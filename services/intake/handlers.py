@@ -232,8 +232,12 @@ def submit_batch(uow, items: list[tuple[Application, str]], *, channel: str, now
     with the same answers as one at a time, in order. A refusal of any one (a reused portal id)
     raises, and the caller's unit of work then stores none of them. The caller commits."""
     batch = SubmissionBatch(uow, [app for app, _hash in items], applicant_secret)
-    answers = [_submit_one(uow, batch, app, raw_hash=raw_hash, channel=channel, now=now)
-               for app, raw_hash in items]
+    answers = []
+    with uow.independent_requests() as next_request:  # the batch's events in runs of a type
+        for app, raw_hash in items:
+            next_request()
+            answers.append(_submit_one(uow, batch, app, raw_hash=raw_hash, channel=channel,
+                                       now=now))
     batch.flush(uow)
     return answers
 

@@ -43,6 +43,7 @@ from services.experts.draw import party_commitment
 from shared.auth import issue_token
 from shared.clock import CHINA
 from shared.events.envelope import build_envelope, encode
+from shared.messaging import envelopes_in
 from shared.personal import applicant_key
 from shared.simulation.portal import REFUSALS, ApplicationFactory, PortalPublisher
 
@@ -219,12 +220,11 @@ class EventTap:
 
     def drain(self, until: Callable[[list[dict[str, Any]]], bool], timeout: float,
               message: str) -> list[dict[str, Any]]:
-        import json as _json
         deadline = time.monotonic() + timeout
         while True:
             got = self.queue.get(no_ack=True)
             if got is not None:
-                self.events.append(_json.loads(got.body))
+                self.events.extend(envelopes_in(got.body))  # one, or a relay's group
                 continue
             if until(self.events):
                 return self.events

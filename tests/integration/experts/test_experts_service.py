@@ -16,7 +16,7 @@ from shared.personal import identity_check_char
 from services.experts.service import ExpertsService
 from shared.clock import CHINA
 from shared.events import build_envelope
-from shared.messaging import declare_topology
+from shared.messaging import declare_topology, envelopes_in
 
 MEETING_STARTS = datetime(2023, 11, 20, 9, 0, tzinfo=CHINA)
 APPLICANT_UNITS = ["绍兴某机电有限公司", "上虞某电机厂"]
@@ -53,7 +53,7 @@ class Probe:
                 if message is None:
                     eventlet.sleep(0.05)
                     continue
-                self.seen.append(json.loads(message.body))
+                self.seen.extend(envelopes_in(message.body))
         found = [e for e in self.seen if e["event_type"] == event_type]
         if len(found) < count:
             pytest.fail(f"no {event_type} event within {timeout}s "

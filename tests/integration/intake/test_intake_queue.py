@@ -9,7 +9,7 @@ import requests
 from kombu import Connection, Exchange, Producer, Queue
 
 from services.intake.service import IntakeService
-from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, declare_topology
+from shared.messaging import PORTAL_SUBMISSIONS_QUEUE, declare_topology, envelopes_in
 from intake_payloads import outbox_events, review_application, submissions
 
 
@@ -49,9 +49,8 @@ def drain(queue, expected: int, timeout: float = 15.0) -> list[dict]:
             if message is None:
                 eventlet.sleep(0.05)
                 continue
-            event = json.loads(message.body)
-            if event["event_type"].startswith("submission_"):
-                got.append(event)
+            got.extend(event for event in envelopes_in(message.body)
+                       if event["event_type"].startswith("submission_"))
     return got
 
 

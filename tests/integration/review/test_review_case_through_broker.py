@@ -13,7 +13,7 @@ from kombu import Connection, Exchange, Producer, Queue
 from services.review.service import ReviewService
 from shared.clock import CHINA
 from shared.events import build_envelope
-from shared.messaging import declare_topology
+from shared.messaging import declare_topology, envelopes_in
 
 COMMITTEE = "sx-jidian-zhongji"
 
@@ -40,7 +40,7 @@ class Probe:
             message = self.queue.get(no_ack=True)
             if message is None:
                 return self.seen
-            self.seen.append(json.loads(message.body))
+            self.seen.extend(envelopes_in(message.body))
 
     def wait_for(self, event_type, wait, **payload):
         def found():

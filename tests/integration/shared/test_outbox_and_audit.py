@@ -12,7 +12,8 @@ from services.audit.service import AuditService
 from services.intake import models as intake_models
 from services.intake.service import IntakeService
 from shared.db import ServiceDatabase
-from shared.messaging import AUDIT_QUEUE, OutboxRelay, declare_topology
+from shared.messaging import (AUDIT_QUEUE, ENVELOPES_HEADER, OutboxRelay, declare_topology,
+                              envelopes_in)
 from shared.migrations import upgrade
 
 
@@ -48,7 +49,7 @@ def drain(queue, expected, timeout=10.0):
             if message is None:
                 eventlet.sleep(0.05)
                 continue
-            got.append(json.loads(message.body))
+            got.extend(envelopes_in(message.body))
     return got
 
 
@@ -219,3 +220,43 @@ def test_malformed_messages_are_dead_lettered_with_a_reason_and_consumption_goes
 def stored_count(audit):
     with audit.database().engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(audit_records)).scalar_one()
+
+
+def test_the_relay_sends_a_run_of_one_event_type_as_one_message_and_audit_records_each(
+        start_service, databases, amqp_uri, clock, wait):
+    """A group (a JSON array of envelopes, counted in its header) for each run of one type in
+    the outbox; audit, a consumer of everything, stores every envelope of it on its own."""
+    audit = start_service(AuditService)
+    db = intake_database(databases)
+    conn, probe = probe_queue(amqp_uri)
+    relay = OutboxRelay(db, amqp_uri)
+
+    def started(instance):
+        return uow.emit("intake_started", {"service": "intake", "version": "t",
+                                           "instance": instance, "schema_revision": None})
+
+    with db.unit_of_work(clock) as uow:
+        emitted = [started("a"), started("b"), started("c"),
+                   uow.emit("plan_loaded", {"year": 2023, "source": "t", "committee_count": 1,
+                                            "counts": {}, "loaded_at": "2023-06-01"}),
+                   started("d"), started("e")]
+        uow.commit()
+    assert relay.relay_once() == 6
+    messages = []
+    with eventlet.Timeout(10, False):
+        while len(messages) < 3:
+            message = probe.get(no_ack=True)
+            if message is None:
+                eventlet.sleep(0.05)
+                continue
+            messages.append(message)
+    assert [m.delivery_info["routing_key"] for m in messages] == \
+        ["intake_started", "plan_loaded", "intake_started"]
+    assert [m.headers.get(ENVELOPES_HEADER) for m in messages] == [3, None, 2]
+    assert isinstance(json.loads(messages[1].body), dict), "one envelope travels as itself"
+    got = [e for m in messages for e in envelopes_in(m.body)]
+    assert got == [json.loads(json.dumps(e)) for e in emitted]
+    assert db.outbox_backlog() == 0
+    for envelope in emitted:
+        wait(lambda: stored(audit, envelope["event_id"]) == 1, message="each in audit once")
+    conn.close()
