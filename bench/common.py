@@ -110,3 +110,25 @@ def queue_message_counts(amqp_uri: str) -> dict[str, int]:
     stats = [q.get("message_stats", {}) for q in queues if q["name"] != "bench.raw"]
     return {"routed": sum(s.get("publish", 0) for s in stats),
             "delivered": sum(s.get("deliver_get", 0) for s in stats)}
+
+
+def batch_sizes(metrics_urls: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """queue -> (runs, envelopes) that its batch consumer has handled so far, read from each
+    service's /metrics (``zhicheng_consumer_batch_size``)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, tuple[float, float]] = {}
+    for url in metrics_urls.values():
+        text = requests.get(url, timeout=10).text
+        for family in text_string_to_metric_families(text):
+            if family.name != "zhicheng_consumer_batch_size":
+                continue
+            for sample in family.samples:
+                queue = sample.labels.get("queue")
+                runs, envelopes = out.get(queue, (0.0, 0.0))
+                if sample.name.endswith("_count"):
+                    runs += sample.value
+                elif sample.name.endswith("_sum"):
+                    envelopes += sample.value
+                out[queue] = (runs, envelopes)
+    return out

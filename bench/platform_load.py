@@ -33,7 +33,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.broker_raw import raw_rate
-from bench.common import CpuMeter, machine, queue_message_counts, scratch_vhost, summary
+from bench.common import (CpuMeter, batch_sizes, machine, queue_message_counts, scratch_vhost,
+                          summary)
 from shared.clock import parse_instant
 from shared.config import SERVICES
 from shared.launcher import Platform
@@ -155,6 +156,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
                               "portal (bench)": [os.getpid()]})
             meter.start()
             counted = queue_message_counts(amqp_uri)
+            metrics_urls = {s: platform.url(s) + "/metrics" for s in SERVICES}
+            batches = batch_sizes(metrics_urls)
             before = reader.count()
             with PortalPublisher(amqp_uri) as portal:
                 start = time.time()
@@ -167,6 +170,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
             recorded = sum(a["portal_id"] in answers for a in apps)
             throughput = recorded / (done - start)
             cpu = meter.stop()
+            batches = {q: (runs - batches.get(q, (0, 0))[0], n - batches.get(q, (0, 0))[1])
+                       for q, (runs, n) in batch_sizes(metrics_urls).items()}
             broker_after = raw_rate(amqp_uri, messages=count)  # the services idle
             # (by now the management API has refreshed its counters)
             counted = {k: v - counted[k] for k, v in queue_message_counts(amqp_uri).items()}
@@ -209,6 +214,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
         f"(two cores give {2000 / max(throughput, 1):.2f} ms per application at this rate)")
     print(f"broker work per application: {counted['routed'] / max(recorded, 1):.2f} messages "
           f"routed to a queue, {counted['delivered'] / max(recorded, 1):.2f} delivered")
+    print("mean batch (envelopes per transaction): " + ", ".join(
+        f"{queue} {n / runs:.1f}" for queue, (runs, n) in sorted(batches.items()) if runs))
     print(f"steady {achieved:,.0f}/s for {seconds:.0f}s: latency p50 {lat['p50'] * 1000:.0f} ms, "
           f"p99 {lat['p99'] * 1000:.0f} ms over {lat['n']:.0f} (target p99 < 250 ms)")
 

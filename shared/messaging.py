@@ -45,7 +45,7 @@ from nameko.messaging import QueueConsumer
 from sqlalchemy import select, update
 
 from shared.clock import CHINA
-from shared.config import SERVICES
+from shared.config import DEFAULT_CONSUMER_LINGER_MS, SERVICES
 from shared.errors import InvalidInput, ZhichengError
 from shared.events import CATALOGUE, EventContractError
 from shared.metrics import MetricsRegistry, ServiceMetrics
@@ -736,9 +736,9 @@ class JsonConsumer(Entrypoint):
 
 class BatchJsonConsumer(JsonConsumer):
     """Consumes a topology queue in batches: the handler gets a list of up to ``batch_size``
-    values (whatever has arrived, never waiting for a batch to fill; a relay's group counts
-    its envelopes, and is never split) and processes them in one transaction. One batch runs
-    at a time per queue, in arrival order.
+    values (whatever has arrived, or arrives within ``CONSUMER_LINGER_MS`` of the first; a
+    relay's group counts its envelopes, and is never split) and processes them in one
+    transaction. One batch runs at a time per queue, in arrival order.
 
     A batch that fails is retried one envelope at a time, each then judged as
     :class:`JsonConsumer` judges one: a :class:`ZhichengError` dead-letters that envelope only;
@@ -760,6 +760,8 @@ class BatchJsonConsumer(JsonConsumer):
 
     def setup(self) -> None:
         self._arrived: LightQueue = LightQueue()
+        self.linger = float(self.container.config.get(
+            "CONSUMER_LINGER_MS", DEFAULT_CONSUMER_LINGER_MS)) / 1000
         super().setup()
 
     def start(self) -> None:
@@ -775,14 +777,28 @@ class BatchJsonConsumer(JsonConsumer):
         return (values,)
 
     def _take_batch(self) -> list:
+        """The next batch: the first delivery to arrive, what is already waiting, and what
+        arrives within the linger after the first, up to ``batch_size`` envelopes (a group is
+        taken whole, so a batch may end above it)."""
         messages = [self._arrived.get()]
         eventlet.sleep(0)  # let the consumer thread hand over what is already on the socket
         envelopes = envelope_count(messages[0])
+        deadline = None
         while envelopes < self.batch_size:
             try:
                 message = self._arrived.get_nowait()
             except Empty:
-                break
+                if self.linger <= 0:
+                    break
+                if deadline is None:
+                    deadline = time.monotonic() + self.linger
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    message = self._arrived.get(timeout=remaining)
+                except Empty:
+                    break
             messages.append(message)
             envelopes += envelope_count(message)
         return messages

@@ -90,3 +90,80 @@ def test_events_emitted_before_the_block_stay_first_and_a_flush_inside_leaves_or
         next_request()
         uow._outbox_rows.append({"event_type": "a"})
     assert [r["event_type"] for r in uow._outbox_rows] == ["b", "a"]
+
+
+# -- how a batch consumer takes its next batch
+
+def consumer(batch_size: int, linger: float):
+    import eventlet.queue
+
+    from shared.messaging import BatchJsonConsumer
+
+    c = BatchJsonConsumer("audit.events", batch_size=batch_size)
+    c._arrived = eventlet.queue.LightQueue()
+    c.linger = linger
+    return c
+
+
+def delivery(name: str, envelopes: int | None = None):
+    return SimpleNamespace(name=name, headers={ENVELOPES_HEADER: envelopes} if envelopes else {})
+
+
+def arriving(c, at: dict[float, str]) -> None:
+    import eventlet
+
+    for seconds, name in at.items():
+        eventlet.spawn_after(seconds, c._arrived.put, delivery(name))
+
+
+def names(batch) -> list[str]:
+    return [m.name for m in batch]
+
+
+def test_without_a_linger_a_batch_is_what_has_arrived():
+    c = consumer(batch_size=10, linger=0)
+    c._arrived.put(delivery("a"))
+    arriving(c, {0.05: "b"})
+    assert names(c._take_batch()) == ["a"]
+    assert names(c._take_batch()) == ["b"]
+
+
+def test_a_batch_waits_for_more_within_its_linger_and_no_longer():
+    import time
+
+    c = consumer(batch_size=10, linger=0.15)
+    c._arrived.put(delivery("a"))
+    arriving(c, {0.03: "b", 0.06: "c", 0.5: "late"})
+    started = time.monotonic()
+    assert names(c._take_batch()) == ["a", "b", "c"]
+    assert 0.14 <= time.monotonic() - started < 0.45
+    assert names(c._take_batch()) == ["late"]
+
+
+def test_a_full_batch_does_not_wait_and_a_group_counts_its_envelopes():
+    import time
+
+    c = consumer(batch_size=10, linger=5.0)
+    for name, count in (("g1", 6), ("g2", 6), ("next", None)):
+        c._arrived.put(delivery(name, count))
+    started = time.monotonic()
+    assert names(c._take_batch()) == ["g1", "g2"]  # 12 envelopes: the group is not split
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("value", ["-1", "1001", "soon"])
+def test_a_wrong_linger_setting_is_refused_with_its_name(monkeypatch, value):
+    from shared.config import consumer_linger_ms
+
+    monkeypatch.setenv("ZHICHENG_CONSUMER_LINGER_MS", value)
+    with pytest.raises(ValueError, match="ZHICHENG_CONSUMER_LINGER_MS"):
+        consumer_linger_ms()
+
+
+def test_the_linger_setting_reaches_the_service_config(monkeypatch):
+    from shared.config import Settings
+
+    monkeypatch.setenv("ZHICHENG_CONSUMER_LINGER_MS", "5")
+    assert Settings(service="audit").nameko_config()["CONSUMER_LINGER_MS"] == 5.0
+    monkeypatch.delenv("ZHICHENG_CONSUMER_LINGER_MS")
+    assert Settings(service="audit").nameko_config()["CONSUMER_LINGER_MS"] == 20.0
