@@ -64,6 +64,18 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def written_bytes(pid: int) -> float:
+    """Bytes a process has caused to be written to storage so far (/proc/<pid>/io), or 0."""
+    try:
+        with open(f"/proc/{pid}/io") as handle:
+            for line in handle:
+                if line.startswith("write_bytes:"):
+                    return float(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def pids_named(name: str) -> list[int]:
     """Pids of the processes whose command name is ``name`` (e.g. beam.smp, postgres)."""
     pids = []
@@ -80,17 +92,19 @@ def pids_named(name: str) -> list[int]:
 
 class CpuMeter:
     """CPU seconds used by named groups of processes between ``start()`` and ``stop()``: where a
-    run's time went (services, broker, database, the load generator itself)."""
+    run's time went (services, broker, database, the load generator itself). With
+    ``read=written_bytes``, the bytes they wrote to storage instead."""
 
-    def __init__(self, groups: dict[str, list[int] | str]) -> None:
+    def __init__(self, groups: dict[str, list[int] | str], read=cpu_seconds) -> None:
         self.groups = groups
+        self.read = read
         self.used: dict[str, float] = {}
 
     def _pids(self, spec: list[int] | str) -> list[int]:
         return pids_named(spec) if isinstance(spec, str) else spec
 
     def _read(self) -> dict[str, dict[int, float]]:
-        return {g: {p: cpu_seconds(p) for p in self._pids(spec)} for g, spec in self.groups.items()}
+        return {g: {p: self.read(p) for p in self._pids(spec)} for g, spec in self.groups.items()}
 
     def start(self) -> None:
         self._before = self._read()
@@ -132,3 +146,18 @@ def batch_sizes(metrics_urls: dict[str, str]) -> dict[str, tuple[float, float]]:
                     envelopes += sample.value
                 out[queue] = (runs, envelopes)
     return out
+
+
+def disk_writes() -> tuple[int, int]:
+    """(bytes written, ms the disks were busy) so far, over the machine's whole disks (those in
+    /sys/block: partitions would count the same writes twice), memory-backed ones left out."""
+    disks = {name for name in os.listdir("/sys/block")
+             if not name.startswith(("loop", "ram", "zram"))}
+    written = busy = 0
+    with open("/proc/diskstats") as stats:
+        for line in stats:
+            parts = line.split()
+            if parts[2] in disks:
+                written += int(parts[9]) * 512
+                busy += int(parts[12])
+    return written, busy

@@ -33,8 +33,8 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bench.broker_raw import raw_rate
-from bench.common import (CpuMeter, batch_sizes, machine, queue_message_counts, scratch_vhost,
-                          summary)
+from bench.common import (CpuMeter, batch_sizes, disk_writes, machine, queue_message_counts,
+                          scratch_vhost, summary, written_bytes)
 from shared.clock import parse_instant
 from shared.config import SERVICES
 from shared.launcher import Platform
@@ -150,14 +150,16 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
 
             # 1. throughput, saturated
             apps = [factory.valid(("R22", "D01", "D02")[i % 3]) for i in range(count)]
-            meter = CpuMeter({**{s: [platform.procs[s].pid] for s in SERVICES},
-                              "broker": "beam.smp",
-                              "database": "postgres" if use_postgres else [],
-                              "portal (bench)": [os.getpid()]})
+            groups = {**{s: [platform.procs[s].pid] for s in SERVICES}, "broker": "beam.smp",
+                      "database": "postgres" if use_postgres else [],
+                      "portal (bench)": [os.getpid()]}
+            meter, writes = CpuMeter(groups), CpuMeter(groups, read=written_bytes)
             meter.start()
+            writes.start()
             counted = queue_message_counts(amqp_uri)
             metrics_urls = {s: platform.url(s) + "/metrics" for s in SERVICES}
             batches = batch_sizes(metrics_urls)
+            disk = disk_writes()
             before = reader.count()
             with PortalPublisher(amqp_uri) as portal:
                 start = time.time()
@@ -170,6 +172,8 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
             recorded = sum(a["portal_id"] in answers for a in apps)
             throughput = recorded / (done - start)
             cpu = meter.stop()
+            wrote = writes.stop()
+            disk = tuple(now - then for now, then in zip(disk_writes(), disk))
             batches = {q: (runs - batches.get(q, (0, 0))[0], n - batches.get(q, (0, 0))[1])
                        for q, (runs, n) in batch_sizes(metrics_urls).items()}
             broker_after = raw_rate(amqp_uri, messages=count)  # the services idle
@@ -214,6 +218,10 @@ def run(count: int, rate: float, seconds: float, use_postgres: bool) -> None:
         f"(two cores give {2000 / max(throughput, 1):.2f} ms per application at this rate)")
     print(f"broker work per application: {counted['routed'] / max(recorded, 1):.2f} messages "
           f"routed to a queue, {counted['delivered'] / max(recorded, 1):.2f} delivered")
+    print(f"disk: {disk[0] / max(recorded, 1) / 1024:.1f} KiB written per application, busy "
+          f"{disk[1] / 10 / max(done - start, 1e-9):.0f}% of the throughput phase; by process, KiB: "
+          + ", ".join(f"{group} {n / 1024 / max(recorded, 1):.1f}" for group, n in wrote.items()
+                      if n))
     print("mean batch (envelopes per transaction): " + ", ".join(
         f"{queue} {n / runs:.1f}" for queue, (runs, n) in sorted(batches.items()) if runs))
     print(f"steady {achieved:,.0f}/s for {seconds:.0f}s: latency p50 {lat['p50'] * 1000:.0f} ms, "

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from shared.errors import Conflict, InvalidInput, NotFound
+from shared.ids import new_id
 from services.intake.exceptions import SubmissionRefused
 from services.intake.application import (
     Application, Attempt, PerformanceArchive, derive_applicant_key, mask_identity_number)
@@ -258,7 +258,7 @@ def _submit_one(uow, batch: SubmissionBatch, app: Application, *, raw_hash: str,
     ref = batch.keys[id(app)]
     archive = batch.archive(ref)
     assessment = assess(app, plan, now=now, archive=archive)
-    submission_id = str(uuid.uuid4())
+    submission_id = new_id()
     body = _answer(app, assessment, plan, submission_id=submission_id, applicant_key=ref,
                    received_at=now)
     submissions.add(

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from shared.auth import Principal
 from shared.db import UnitOfWork
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, RuleRefused
+from shared.ids import new_id
 
 from services.review import case as cases
 from services.review import meeting as meetings
@@ -60,7 +61,7 @@ def open_case_from_submission(uow: UnitOfWork, payload: dict[str, Any], now: dat
     """A new case for intake's accepted submission, its events emitted; the caller checked
     that the submission has none yet, and inserts it."""
     t = cases.open_case(
-        case_id=str(uuid.uuid4()), submission_id=payload["submission_id"],
+        case_id=new_id(), submission_id=payload["submission_id"],
         applicant_key=payload["applicant_key"], committee_id=payload["committee_code"],
         committee_name=payload.get("committee_name") or payload["committee_code"],
         title=payload["title"], specialty=payload["specialty"], year=int(payload["plan_year"]),

@@ -13,6 +13,7 @@ from marshmallow import ValidationError, fields, validate
 
 from shared.compiled_schema import CompiledSchema
 from shared.config import SERVICES
+from shared.ids import new_id
 
 
 def _uuid_text(value: str) -> None:
@@ -42,7 +43,7 @@ ENVELOPE_SCHEMA = EnvelopeSchema()
 
 
 def new_event_id() -> str:
-    return str(uuid.uuid4())
+    return new_id()
 
 
 def build_envelope(*, event_type: str, version: int, producer: str, payload: dict[str, Any],
