@@ -298,7 +298,7 @@ class UnitOfWork:
         self.session.commit()
         self.committed = True
         if self.emitted:
-            self.database.notify_committed(len(self.emitted))
+            self.database.notify_committed([envelope["event_id"] for envelope in self.emitted])
 
 
 class ServiceDatabase:
@@ -312,18 +312,19 @@ class ServiceDatabase:
         self.sessionmaker = sessionmaker(bind=self.engine, expire_on_commit=False)
         self.outbox = metadata.tables["outbox"]
         self.processed = metadata.tables["processed_events"]
-        self._listeners: list[Callable[[int], None]] = []
+        self._listeners: list[Callable[[list[str]], None]] = []
 
     @property
     def is_postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
 
-    def on_commit(self, listener: Callable[[int], None]) -> None:
+    def on_commit(self, listener: Callable[[list[str]], None]) -> None:
+        """Call ``listener`` with the event ids of each unit of work that committed events."""
         self._listeners.append(listener)
 
-    def notify_committed(self, count: int) -> None:
+    def notify_committed(self, event_ids: list[str]) -> None:
         for listener in self._listeners:
-            listener(count)
+            listener(event_ids)
 
     def unit_of_work(self, clock: Clock, context: EmitContext | None = None) -> UnitOfWork:
         return UnitOfWork(self, clock, context)

@@ -202,6 +202,13 @@ class OutboxRelay:
     lost after its transaction committed; a crash between confirm and mark republishes it, which
     idempotent consumers absorb. While the broker is unreachable events wait in the outbox and
     the relay retries with backoff.
+
+    Two ways to find unpublished rows: the event ids its own process committed (``wake(ids)``,
+    looked up by their unique index) and a sweep of the whole outbox (``published_at IS NULL``)
+    at start, after a failure, on ``wake()`` without ids, and every ``poll_seconds``.
+    The sweep finds what other processes left (another replica, a crashed one, a CLI command);
+    the lookup keeps the busy path off the sweep, whose cost on PostgreSQL grows with the rows
+    published since the last vacuum (their old index entries stay until then).
     """
 
     def __init__(self, database, amqp_uri: str, metrics: ServiceMetrics | None = None, *,
@@ -214,13 +221,20 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.max_group_bytes = max_group_bytes
         self._wake = threading.Event()
+        self._committed: list[str] = []  # event ids committed in this process, not yet looked up
+        self._next_sweep = 0.0  # monotonic time of the next sweep; 0: at the next pass
         self._running = False
         self._connection: Connection | None = None
         self._producer: Producer | None = None
         self.broker_ok = False
         self.confirm_timeout = 30.0
 
-    def wake(self, _count: int = 0) -> None:
+    def wake(self, event_ids: list[str] | tuple[str, ...] = ()) -> None:
+        """A unit of work committed ``event_ids`` to the outbox; without ids: sweep now."""
+        if event_ids:
+            self._committed.extend(event_ids)
+        else:
+            self._next_sweep = 0.0
         self._wake.set()
 
     def stop(self) -> None:
@@ -232,12 +246,13 @@ class OutboxRelay:
         backoff = 0.2
         while self._running:
             try:
-                published = self.relay_once()
+                published = self.relay_once(sweep=time.monotonic() >= self._next_sweep)
                 backoff = 0.2
-                if published >= self.batch_size:
+                if published >= self.batch_size or self._committed:
                     continue  # more waiting: go on at once
             except Exception as exc:  # broker or database trouble: wait and retry
                 self.broker_ok = False
+                self._next_sweep = 0.0  # what failed is found again by the sweep
                 self._close()
                 if self.metrics:
                     self.metrics.outbox_publish_failures.labels(self.metrics.service).inc()
@@ -329,22 +344,34 @@ class OutboxRelay:
             raise RuntimeError(f"the broker refused {len(nacked)} event(s)")
         return published
 
-    def relay_once(self) -> int:
-        """Publish one batch of unpublished events; returns how many were confirmed."""
+    def relay_once(self, *, sweep: bool = True) -> int:
+        """Publish one batch of unpublished events; returns how many were confirmed. The batch
+        is the oldest unpublished events of the outbox (``sweep``) or else those committed in
+        this process since the last pass."""
         db = self.database
         outbox = db.outbox
         published_ids: list[int] = []
+        if not sweep and not self._committed:
+            return 0
+        query = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
+                        outbox.c.envelope)
+                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))
+        if sweep:
+            self._next_sweep = time.monotonic() + self.poll_seconds
+            query = query.limit(self.batch_size)
+        else:
+            looked_up = self._committed[:self.batch_size]
+            del self._committed[:self.batch_size]
+            query = query.where(outbox.c.event_id.in_(looked_up))
+        if db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
         with db.sessionmaker() as session:
-            query = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
-                            outbox.c.envelope)
-                     .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
-                     .limit(self.batch_size))
-            if db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
             rows = session.execute(query).all()
+            if sweep and len(rows) >= self.batch_size:
+                self._next_sweep = 0.0  # a backlog (after an outage, say): sweep on at once
             if not rows:
                 session.rollback()
-                if self.metrics:
+                if self.metrics and sweep:
                     self.metrics.outbox_backlog.labels(self.metrics.service).set(0)
                 return 0
             error: Exception | None = None
@@ -369,8 +396,8 @@ class OutboxRelay:
                                 .values(attempts=outbox.c.attempts + 1,
                                         last_error=type(error).__name__[:200]))
             session.commit()
-        if self.metrics:
-            # a short batch published whole left nothing behind; only a full or failed batch
+        if self.metrics and sweep:
+            # a short sweep published whole left nothing behind; only a full or failed one
             # needs the COUNT (a /metrics scrape always counts exactly)
             drained = error is None and len(rows) < self.batch_size
             self.metrics.outbox_backlog.labels(self.metrics.service).set(
@@ -528,6 +555,13 @@ class _Delivery:
         self.state = "open"  # then "acked" or "requeued"
 
 
+class BatchQueueConsumer(RawQueueConsumer):
+    """The queue consumer of a service's batch consumers: a connection and channel of their
+    own (nameko shares one per extension class), so a service's only batch consumer is alone
+    on its channel and acknowledges each batch with one multiple ack, even when the service
+    also consumes a queue one message at a time (intake: the portal's queue, and events)."""
+
+
 class JsonConsumer(Entrypoint):
     """Consumes JSON messages from a topology queue.
 
@@ -644,8 +678,8 @@ class JsonConsumer(Entrypoint):
                 delivery.state = "acked"
                 done.append(delivery.message)
         if done:
-            # nameko's consumers of a service share one channel: a multiple ack is ours to
-            # send only when no other consumer has deliveries on it
+            # the consumers of one queue consumer share its channel: a multiple ack is ours
+            # to send only when no other consumer has deliveries on it
             multiple = self.settles_in_order and len(self.queue_consumer._providers) == 1
             self.queue_consumer.ack_messages(done, multiple=multiple)
 
@@ -747,6 +781,7 @@ class BatchJsonConsumer(JsonConsumer):
     committed at the end) and idempotent per envelope, as every consumer here is.
     """
 
+    queue_consumer = BatchQueueConsumer()
     settles_in_order = True
 
     def __init__(self, queue_name: str, reader: Reader | None = None, *,

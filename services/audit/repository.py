@@ -232,8 +232,11 @@ def remember_cases(session: Session, cases: list[dict[str, Any]]) -> None:
     """Add accepted cases to the spot-check frame; a case already there is kept as it is."""
     if not cases:
         return
+    # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT: without it an
+    # ON CONFLICT insert of many rows goes to psycopg2 as one statement per row
     session.execute(insert_ignoring_conflicts(session, audit_cases,
-                                              index_elements=[audit_cases.c.case_id]), cases)
+                                              index_elements=[audit_cases.c.case_id])
+                    .returning(audit_cases.c.case_id), cases)
 
 
 def accepted_cases(conn: Connection | Session, *, committee_id: str | None = None,
