@@ -7,8 +7,8 @@ from kombu import Connection, Producer, Queue
 from nameko.containers import ServiceContainer
 
 from shared.errors import InvalidInput
-from shared.messaging import (ENVELOPES_HEADER, PORTAL_SUBMISSIONS_QUEUE, consume_json,
-                              consume_json_batches, declare_topology)
+from shared.messaging import (ENVELOPES_HEADER, PORTAL_SUBMISSIONS_QUEUE, RawQueueConsumer,
+                              consume_json, consume_json_batches, declare_topology)
 
 DEAD = f"{PORTAL_SUBMISSIONS_QUEUE}.dead-letters"
 
@@ -272,3 +272,50 @@ def test_the_portal_queue_without_groups_treats_an_array_as_a_bad_message(
     wait(lambda: vhost.count(DEAD) == 1, timeout=20, message="the array dead-lettered")
     assert state.committed == []
     assert [reason for reason, _ in dead_letters(amqp_uri)] == ["invalid_schema"]
+
+
+class MixedProbeService:
+    """A batch consumer beside a one-at-a-time consumer of another queue, as intake has (the
+    portal's queue in batches, review's events one at a time)."""
+    name = "mixedprobe"
+
+    @consume_json_batches(PORTAL_SUBMISSIONS_QUEUE, reader=read_probe, batch_size=25)
+    def handle(self, values):
+        PROBE.handle(values)
+
+    @consume_json("intake.inbox", reader=read_probe)
+    def handle_one(self, value):
+        PROBE.handle([value])
+
+
+def test_a_batch_consumer_beside_a_single_one_has_its_own_channel_and_acks_each_batch_at_once(
+        amqp_uri, vhost, wait, monkeypatch):
+    """nameko's consumers of one extension share a channel, where a multiple ack would settle
+    the other consumer's deliveries too; batch consumers have a queue consumer of their own,
+    so a service's only batch consumer acknowledges a batch in one frame."""
+    acks = []
+    original = RawQueueConsumer.ack_messages
+
+    def recording(self, messages, *, multiple=False):
+        acks.append((type(self).__name__, len(messages), multiple))
+        return original(self, messages, multiple=multiple)
+
+    monkeypatch.setattr(RawQueueConsumer, "ack_messages", recording)
+    for _state, start in probing(amqp_uri, Probe(), MixedProbeService):
+        container = start()
+        publish(amqp_uri, [{"n": i} for i in range(60)])
+        with Connection(amqp_uri) as conn:
+            Producer(conn.channel()).publish(json.dumps({"n": 1000}).encode(), exchange="",
+                                             routing_key="intake.inbox",
+                                             content_type="application/json",
+                                             content_encoding="utf-8", delivery_mode=2)
+        wait(lambda: len(PROBE.committed) == 61, timeout=20, message="all 61 handled")
+        wait(lambda: vhost.count(PORTAL_SUBMISSIONS_QUEUE) == 0
+             and vhost.count("intake.inbox") == 0, timeout=10, message="all acked")
+        consumers = {e.method_name: type(e.queue_consumer).__name__
+                     for e in container.entrypoints if hasattr(e, "queue_consumer")}
+        assert consumers == {"handle": "BatchQueueConsumer", "handle_one": "RawQueueConsumer"}
+        assert sorted(PROBE.committed) == list(range(60)) + [1000]
+        batch_acks = [a for a in acks if a[0] == "BatchQueueConsumer"]
+        assert sum(n for _name, n, _multiple in batch_acks) == 60
+        assert all(multiple for _name, _n, multiple in batch_acks)

@@ -260,3 +260,76 @@ def test_the_relay_sends_a_run_of_one_event_type_as_one_message_and_audit_record
     for envelope in emitted:
         wait(lambda: stored(audit, envelope["event_id"]) == 1, message="each in audit once")
     conn.close()
+
+
+def _started(uow, instance):
+    return uow.emit("intake_started", {"service": "intake", "version": "t", "instance": instance,
+                                       "schema_revision": None})["event_id"]
+
+
+def test_the_relay_looks_up_what_its_process_committed_and_sweeps_for_the_rest(
+        databases, amqp_uri, clock):
+    """Events committed through this process's database reach the relay by id (no sweep);
+    events another process committed (here a second ServiceDatabase on the same database: a
+    replica, a CLI command) wait for a sweep."""
+    db = intake_database(databases)
+    other_process = ServiceDatabase("intake", db.url, intake_models.metadata)
+    conn, probe = probe_queue(amqp_uri)
+    relay = OutboxRelay(db, amqp_uri, poll_seconds=60)
+    db.on_commit(relay.wake)
+    try:
+        assert relay.relay_once() == 0  # the first pass is a sweep: nothing yet
+        with other_process.unit_of_work(clock) as uow:
+            elsewhere = _started(uow, "elsewhere")
+            uow.commit()
+        with db.unit_of_work(clock) as uow:
+            here = [_started(uow, "a"), _started(uow, "b")]
+            uow.commit()
+        assert relay.relay_once(sweep=False) == 2  # by id: the other process's row is not read
+        assert [e["event_id"] for e in drain(probe, 2)] == here
+        assert relay.relay_once(sweep=False) == 0  # nothing more was committed here
+        assert db.outbox_backlog() == 1
+        assert relay.relay_once(sweep=True) == 1
+        assert [e["event_id"] for e in drain(probe, 1)] == [elsewhere]
+        assert db.outbox_backlog() == 0
+        # an id looked up after a sweep published it is not sent twice
+        with db.unit_of_work(clock) as uow:
+            again = _started(uow, "c")
+            uow.commit()
+        assert relay.relay_once(sweep=True) == 1
+        assert relay.relay_once(sweep=False) == 0
+        assert [e["event_id"] for e in drain(probe, 1)] == [again]
+        eventlet.sleep(0.3)
+        assert probe.get(no_ack=True) is None
+    finally:
+        other_process.dispose()
+        conn.close()
+
+
+def test_a_backlog_of_many_batches_left_by_another_process_drains_without_waiting_for_polls(
+        databases, amqp_uri, clock, wait):
+    """A sweep that finds a full batch sweeps again at once: events left in the outbox (by a
+    process that died, or during an outage) drain at the broker's pace, not one batch per
+    OUTBOX_POLL_SECONDS; the running relay still finds its own process's events by id."""
+    db = intake_database(databases)
+    other_process = ServiceDatabase("intake", db.url, intake_models.metadata)
+    with other_process.unit_of_work(clock) as uow:
+        left = [_started(uow, f"left-{i}") for i in range(35)]
+        uow.commit()
+    conn, probe = probe_queue(amqp_uri)
+    relay = OutboxRelay(db, amqp_uri, poll_seconds=30, batch_size=10)
+    db.on_commit(relay.wake)
+    runner = eventlet.spawn(relay.run)
+    try:
+        got = drain(probe, 35, timeout=10)
+        assert sorted(e["event_id"] for e in got) == sorted(left)
+        with db.unit_of_work(clock) as uow:
+            mine = _started(uow, "mine")
+            uow.commit()
+        assert [e["event_id"] for e in drain(probe, 1, timeout=5)] == [mine]
+        wait(lambda: db.outbox_backlog() == 0, message="outbox marked published")
+    finally:
+        relay.stop()
+        runner.wait()
+        other_process.dispose()
+        conn.close()
