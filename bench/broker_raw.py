@@ -13,7 +13,16 @@ from kombu import Connection, Producer, Queue
 
 from bench.common import machine, scratch_vhost
 
-BODY = b'{"portal_id":"bench","payload":"' + b"x" * 600 + b'"}'  # about an application's size
+
+def application_body() -> bytes:
+    """The body the broker carries: one of the simulated portal's applications, as the portal
+    publishes it (about 1.4 KiB), so the baseline moves messages of the platform's size."""
+    from shared.simulation.portal import ApplicationFactory, portal_message
+
+    return portal_message(ApplicationFactory(seed=1, prefix="R").valid("R22"))
+
+
+BODY = application_body()
 
 
 def raw_rate(amqp_uri: str, messages: int = 5000) -> float:

@@ -123,6 +123,49 @@ def insert_ignoring_conflicts(session: Session, table: Table, **conflict: Any):
     return dialect_insert(table).on_conflict_do_nothing(**conflict)
 
 
+def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """``session.execute(insert(table), rows)`` for the hot paths (a batch's records, cases,
+    submissions, outbox events), through the driver's own batch call: on SQLite the module's
+    ``executemany``, on PostgreSQL psycopg2's ``execute_values`` (one multi-row statement).
+
+    SQLAlchemy's executemany builds a parameter dictionary per row and calls each type's bind
+    processing value by value through its compiled statement; here each row is one tuple and
+    only the columns whose type processes values (``Instant``, SQLite's dates and times) are
+    processed, with the same processors, so the stored values are the same. The rows name the
+    same columns; a table whose omitted columns have Python-side defaults goes the usual way.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    if any(c.default is not None and c.name not in rows[0] for c in table.columns):
+        session.execute(insert(table), rows)
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    processors = [(i, processor) for i, name in enumerate(names)
+                  if (processor := table.c[name].type.dialect_impl(dialect)
+                      .bind_processor(dialect)) is not None]
+    values = [tuple(row[name] for name in names) for row in rows]
+    if processors:
+        values = [_processed(list(value), processors) for value in values]
+    quote = dialect.identifier_preparer.quote
+    head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+            f"({', '.join(quote(name) for name in names)}) VALUES ")
+    if dialect.name == "postgresql":
+        from psycopg2.extras import execute_values  # PostgreSQL's driver here
+
+        with connection.connection.dbapi_connection.cursor() as cursor:
+            execute_values(cursor, head + "%s", values, page_size=len(values))
+    else:
+        connection.exec_driver_sql(head + "(" + ", ".join("?" * len(names)) + ")", values)
+
+
+def _processed(value: list[Any], processors: list[tuple[int, Callable[[Any], Any]]]) -> tuple:
+    for i, processor in processors:
+        value[i] = processor(value[i])
+    return tuple(value)
+
+
 def values_present(session: Session, column: Column, values: list[Any]) -> set[Any]:
     """Which of ``values`` the table holds in ``column`` (one query per 500 values)."""
     found: set[Any] = set()
@@ -282,7 +325,7 @@ class UnitOfWork:
         if self._outbox_rows:
             rows, self._outbox_rows = self._outbox_rows, []
             self._outbox_generation += 1
-            self.session.execute(insert(self.database.outbox), rows)
+            insert_rows(self.session, self.database.outbox, rows)
 
     def rollback(self) -> None:
         """Undo everything so far, emitted events included; the unit of work goes on."""

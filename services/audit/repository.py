@@ -16,7 +16,7 @@ from services.audit.ledger import record_content_from_text
 from services.audit.models import (audit_cases, audit_record_terms, audit_records,
                                    audit_tree_heads, audit_violation_acks, audit_violations)
 from services.audit.rules import IndexTerms
-from shared.db import insert_ignoring_conflicts
+from shared.db import insert_ignoring_conflicts, insert_rows
 
 TERM_KINDS = ("case", "committee", "expert", "applicant")
 
@@ -43,10 +43,8 @@ def term_rows(record: ChainedRecord, terms: IndexTerms) -> list[dict[str, Any]]:
 def insert_records(session: Session, rows: list[dict[str, Any]],
                    terms: list[dict[str, Any]]) -> None:
     """Insert prepared records and their index terms (one statement each, many rows)."""
-    if rows:
-        session.execute(insert(audit_records), rows)
-    if terms:
-        session.execute(insert(audit_record_terms), terms)
+    insert_rows(session, audit_records, rows)
+    insert_rows(session, audit_record_terms, terms)
 
 
 def ledger_rows(conn: Connection | Session, start: int = 0) -> Iterator[tuple[int, bytes, bytes]]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from services.intake import models
 from services.intake.application import Achievement, Attempt, Material, PerformanceArchive
 from services.intake.plan import Plan, PlanDeadlineChanged, plan_from_dict
-from shared.db import values_present
+from shared.db import insert_rows, values_present
 
 
 # Parsed plans by their stored document: every submission reads the plan, and parsing 41
@@ -100,8 +100,7 @@ class PendingRows:
     def flush(self, session: Session) -> None:
         for name in _DEFERRABLE:  # submissions before the rows that name them
             rows = self.rows.pop(name, None)
-            if rows:
-                session.execute(insert(_DEFERRABLE[name]), rows)
+            insert_rows(session, _DEFERRABLE[name], rows)
 
 
 _DEFERRABLE = {"submissions": models.submissions, "materials": models.materials,

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import parse_instant
-from shared.db import values_present
+from shared.db import insert_rows, values_present
 from shared.errors import Conflict, NotFound
 from shared.workdays import PublicityWindow
 
@@ -179,8 +179,8 @@ class ReviewRepository:
         """:meth:`add_case` for several, in one statement."""
         if not cases:
             return
-        self.session.execute(insert(models.cases),
-                             [{**case_to_row(c), "version": 1, "updated_at": now} for c in cases])
+        insert_rows(self.session, models.cases,
+                    [{**case_to_row(c), "version": 1, "updated_at": now} for c in cases])
         for case in cases:
             self._versions[case.case_id] = 1
 

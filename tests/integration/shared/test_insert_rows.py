@@ -1,0 +1,88 @@
+"""``shared.db.insert_rows`` (the driver's own batch insert) stores exactly what SQLAlchemy's
+executemany stores, on the test database (SQLite, or PostgreSQL with ZHICHENG_TEST_POSTGRES=1),
+inside the caller's transaction."""
+from datetime import date, datetime, timedelta
+
+import pytest
+from sqlalchemy import (Boolean, Column, Date, Integer, LargeBinary, String, Table, Text, insert,
+                        select, text)
+from sqlalchemy.orm import Session
+
+from shared.clock import CHINA
+from shared.db import BigId, Instant, insert_rows, make_engine, new_metadata
+
+metadata = new_metadata()
+
+
+def _columns():
+    return [Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("name", String(40), nullable=False),
+            Column("note", Text, nullable=True),
+            Column("at", Instant(), nullable=True),
+            Column("on", Date, nullable=True),
+            Column("flag", Boolean, nullable=False),
+            Column("digest", LargeBinary, nullable=True),
+            Column("count", Integer, nullable=False, default=7)]
+
+
+by_sqlalchemy = Table("rows_by_sqlalchemy", metadata, *_columns())
+by_driver = Table("rows_by_driver", metadata, *_columns())
+
+ROWS = [
+    # text that needs quoting or escaping, the China zone and another zone, NULLs, bytes
+    dict(name="甲 'quoted' \\ back\tslash", note='{"a": "b\\"c", "d": "\\n"}',
+         at=datetime(2023, 7, 1, 9, 30, 0, 123456, tzinfo=CHINA), on=date(2023, 12, 31),
+         flag=True, digest=b"\x00\x01\xfe\xff", count=1),
+    dict(name="乙", note=None, at=None, on=None, flag=False, digest=None, count=2),
+    dict(name="丙%s%(x)s?", note="line\nbreak\r\n", at=datetime(2023, 1, 1, tzinfo=CHINA)
+         + timedelta(hours=-8), on=date(2024, 2, 29), flag=True, digest=b"", count=3),
+]
+
+
+@pytest.fixture
+def engine(databases):
+    engine = make_engine(databases.url("rows"))
+    metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def stored(engine, table, raw: bool):
+    """Rows as the application reads them, or as the database holds them (``raw``)."""
+    with engine.connect() as conn:
+        if raw:
+            columns = ", ".join(f'"{c.name}"' for c in table.columns if c.name != "id")
+            return [tuple(r) for r in conn.execute(text(f"SELECT {columns} FROM {table.name} "
+                                                        "ORDER BY id"))]
+        return [dict(r._mapping, id=None) for r in conn.execute(select(table).order_by(table.c.id))]
+
+
+def test_the_driver_path_stores_what_sqlalchemy_stores(engine):
+    with Session(engine) as session:
+        session.execute(insert(by_sqlalchemy), ROWS)
+        insert_rows(session, by_driver, ROWS)
+        session.commit()
+    assert stored(engine, by_driver, raw=False) == stored(engine, by_sqlalchemy, raw=False)
+    assert stored(engine, by_driver, raw=True) == stored(engine, by_sqlalchemy, raw=True)
+    first = stored(engine, by_driver, raw=False)[0]
+    assert first["at"] == ROWS[0]["at"] and first["at"].tzinfo is not None
+    assert first["name"] == ROWS[0]["name"] and first["note"] == ROWS[0]["note"]
+    assert bytes(first["digest"]) == ROWS[0]["digest"]
+
+
+def test_the_driver_path_is_part_of_the_callers_transaction(engine):
+    with Session(engine) as session:
+        insert_rows(session, by_driver, ROWS)
+        assert session.execute(select(by_driver.c.name).order_by(by_driver.c.id)) \
+            .scalars().all() == [r["name"] for r in ROWS]
+        session.rollback()
+    assert stored(engine, by_driver, raw=False) == []
+
+
+def test_rows_that_leave_out_a_column_with_a_python_default_get_the_default(engine):
+    rows = [{k: v for k, v in row.items() if k != "count"} for row in ROWS]
+    with Session(engine) as session:
+        insert_rows(session, by_driver, rows)
+        insert_rows(session, by_driver, [])  # nothing to do
+        session.commit()
+    assert [r["count"] for r in stored(engine, by_driver, raw=False)] == [7, 7, 7]
