@@ -10,7 +10,7 @@
 | ``ZHICHENG_JWT_SECRET`` | generated into ``var/jwt.secret`` on first use | HS256 key for role tokens |
 | ``ZHICHENG_CLOCK`` | real time | ``2023-09-01T09:00:00+08:00`` fixes the clock, ``running:<instant>`` starts it there |
 | ``ZHICHENG_CLOCK_CONTROL`` | ``0`` | ``1`` lets an operator token set the clock over HTTP (demos) |
-| ``ZHICHENG_OUTBOX_POLL_SECONDS`` | ``1.0`` | how often the outbox relay looks for unpublished events |
+| ``ZHICHENG_OUTBOX_POLL_SECONDS`` | ``1.0`` | how often the outbox relay sweeps for events its process did not commit |
 | ``ZHICHENG_CONSUMER_BATCH`` | ``100`` | most envelopes a busy queue's consumer handles in one transaction (a group is never split) |
 | ``ZHICHENG_CONSUMER_LINGER_MS`` | ``20`` | how long a batch consumer that has a message waits for more before it starts its transaction (0: never waits) |
 | ``ZHICHENG_MAX_MESSAGE_BYTES`` | ``1048576`` | larger AMQP messages are dead-lettered |
