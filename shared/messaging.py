@@ -229,13 +229,22 @@ class OutboxRelay:
         self.broker_ok = False
         self.confirm_timeout = 30.0
 
+    # event ids kept for lookup at most, in batches: beyond it (the broker has been away while
+    # work went on) the ids are dropped and the next pass sweeps, which finds them all anyway
+    MAX_LOOKUPS_IN_BATCHES = 20
+
     def wake(self, event_ids: list[str] | tuple[str, ...] = ()) -> None:
         """A unit of work committed ``event_ids`` to the outbox; without ids: sweep now."""
-        if event_ids:
+        if event_ids and len(self._committed) < self.MAX_LOOKUPS_IN_BATCHES * self.batch_size:
             self._committed.extend(event_ids)
         else:
+            self._committed.clear()
             self._next_sweep = 0.0
         self._wake.set()
+
+    def sweep_due(self) -> bool:
+        """Whether the next pass sweeps the whole outbox (see the class docstring)."""
+        return time.monotonic() >= self._next_sweep
 
     def stop(self) -> None:
         self._running = False
@@ -246,7 +255,7 @@ class OutboxRelay:
         backoff = 0.2
         while self._running:
             try:
-                published = self.relay_once(sweep=time.monotonic() >= self._next_sweep)
+                published = self.relay_once(sweep=self.sweep_due())
                 backoff = 0.2
                 if published >= self.batch_size or self._committed:
                     continue  # more waiting: go on at once

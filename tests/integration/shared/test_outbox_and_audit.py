@@ -333,3 +333,33 @@ def test_a_backlog_of_many_batches_left_by_another_process_drains_without_waitin
         runner.wait()
         other_process.dispose()
         conn.close()
+
+
+def test_after_more_commits_than_the_relay_keeps_ids_of_it_sweeps_instead(
+        databases, amqp_uri, clock):
+    """While the broker is away the committed ids pile up; past a bound the relay drops them
+    and sweeps, which finds those events and any other process's."""
+    db = intake_database(databases)
+    other_process = ServiceDatabase("intake", db.url, intake_models.metadata)
+    conn, probe = probe_queue(amqp_uri)
+    relay = OutboxRelay(db, amqp_uri, poll_seconds=60, batch_size=5)
+    db.on_commit(relay.wake)
+    try:
+        assert relay.relay_once() == 0 and not relay.sweep_due()
+        with other_process.unit_of_work(clock) as uow:
+            elsewhere = _started(uow, "elsewhere")
+            uow.commit()
+        mine = []
+        for i in range(relay.MAX_LOOKUPS_IN_BATCHES * relay.batch_size + 1):
+            with db.unit_of_work(clock) as uow:
+                mine.append(_started(uow, str(i)))
+                uow.commit()
+        assert relay.sweep_due()
+        while relay.sweep_due():  # sweeps, batch after batch, oldest first
+            relay.relay_once(sweep=True)
+        got = [e["event_id"] for e in drain(probe, len(mine) + 1)]
+        assert got == [elsewhere, *mine]
+        assert db.outbox_backlog() == 0
+    finally:
+        other_process.dispose()
+        conn.close()
