@@ -31,48 +31,49 @@ def parse_instant(text: str) -> datetime:
 
 
 class Clock:
-    """Real time unless set. ``set``/``advance``/``reset`` move it (tests, demos)."""
+    """Real time unless set. ``set``/``advance``/``reset`` move it (tests, demos).
+
+    Its setting is one ``(fixed, offset)`` pair replaced whole, so ``now()`` (called for every
+    event) reads it without a lock; the moves that read and replace it take the lock."""
 
     def __init__(self, fixed: datetime | None = None, offset: timedelta | None = None) -> None:
         self._lock = threading.Lock()
-        self._fixed = ensure_aware(fixed) if fixed is not None else None
-        self._offset = offset or timedelta(0)
+        self._state: tuple[datetime | None, timedelta] = (
+            ensure_aware(fixed) if fixed is not None else None, offset or timedelta(0))
 
     def now(self) -> datetime:
-        with self._lock:
-            if self._fixed is not None:
-                return self._fixed.astimezone(CHINA)
-            return (datetime.now(timezone.utc) + self._offset).astimezone(CHINA)
+        fixed, offset = self._state
+        if fixed is not None:
+            return fixed.astimezone(CHINA)
+        return (datetime.now(timezone.utc) + offset).astimezone(CHINA)
 
     def today(self) -> date:
         return self.now().date()
 
     @property
     def mode(self) -> str:
-        if self._fixed is not None:
+        fixed, offset = self._state
+        if fixed is not None:
             return "fixed"
-        return "offset" if self._offset else "real"
+        return "offset" if offset else "real"
 
     def set(self, moment: datetime, *, frozen: bool = True) -> None:
         """Set the time. ``frozen``: stays at that instant; otherwise runs on from it."""
         moment = ensure_aware(moment)
         with self._lock:
             if frozen:
-                self._fixed, self._offset = moment, timedelta(0)
+                self._state = (moment, timedelta(0))
             else:
-                self._fixed = None
-                self._offset = moment - datetime.now(timezone.utc)
+                self._state = (None, moment - datetime.now(timezone.utc))
 
     def advance(self, delta: timedelta) -> None:
         with self._lock:
-            if self._fixed is not None:
-                self._fixed = self._fixed + delta
-            else:
-                self._offset = self._offset + delta
+            fixed, offset = self._state
+            self._state = (fixed + delta, offset) if fixed is not None else (None, offset + delta)
 
     def reset(self) -> None:
         with self._lock:
-            self._fixed, self._offset = None, timedelta(0)
+            self._state = (None, timedelta(0))
 
     def describe(self) -> dict[str, str]:
         return {"now": self.now().isoformat(), "mode": self.mode}

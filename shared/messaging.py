@@ -21,6 +21,7 @@ consumer instead of one per event.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -403,8 +404,9 @@ class OutboxRelay:
                                 .values(published_at=now))
                 if self.metrics:
                     types = {r.id: r.event_type for r in rows}
-                    for outbox_id in published_ids:
-                        self.metrics.events_published.labels(db.service, types[outbox_id]).inc()
+                    counts = collections.Counter(types[i] for i in published_ids)
+                    for event_type, count in counts.items():
+                        self.metrics.events_published.labels(db.service, event_type).inc(count)
             if error is not None:
                 failed = [r.id for r in rows if r.id not in set(published_ids)]
                 session.execute(update(outbox).where(outbox.c.id.in_(failed))

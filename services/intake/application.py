@@ -4,8 +4,10 @@ Pure domain objects; ``services/intake/schemas.py`` builds them from the wire fo
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from shared import personal
@@ -81,6 +83,7 @@ EDUCATION_LEVELS = {
 
 #: 严禁上传涉密资料: these markings make a material classified.
 CLASSIFIED_MARKINGS = ("绝密", "机密", "秘密", "涉密")
+_CLASSIFIED_MARKING = re.compile("|".join(CLASSIFIED_MARKINGS))
 CLASSIFICATIONS = {"public": "公开", "internal": "内部", "绝密": "绝密", "机密": "机密",
                    "秘密": "秘密", "涉密": "涉密"}
 
@@ -126,10 +129,11 @@ class Material:
     content_hash: str
     classification: str = "public"
 
-    @property
+    @cached_property
     def is_classified(self) -> bool:
+        """Marked classified, or its title carries a marking (asked several times per check)."""
         return (self.classification in CLASSIFIED_MARKINGS
-                or any(m in (self.title or "") for m in CLASSIFIED_MARKINGS))
+                or _CLASSIFIED_MARKING.search(self.title or "") is not None)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from services.audit.service import AuditService
 from services.intake import models as intake_models
 from services.intake.service import IntakeService
 from shared.db import ServiceDatabase
+from shared.metrics import ServiceMetrics
 from shared.messaging import (AUDIT_QUEUE, ENVELOPES_HEADER, OutboxRelay, declare_topology,
                               envelopes_in)
 from shared.migrations import upgrade
@@ -229,7 +230,8 @@ def test_the_relay_sends_a_run_of_one_event_type_as_one_message_and_audit_record
     audit = start_service(AuditService)
     db = intake_database(databases)
     conn, probe = probe_queue(amqp_uri)
-    relay = OutboxRelay(db, amqp_uri)
+    metrics = ServiceMetrics("intake")
+    relay = OutboxRelay(db, amqp_uri, metrics)
 
     def started(instance):
         return uow.emit("intake_started", {"service": "intake", "version": "t",
@@ -242,6 +244,11 @@ def test_the_relay_sends_a_run_of_one_event_type_as_one_message_and_audit_record
                    started("d"), started("e")]
         uow.commit()
     assert relay.relay_once() == 6
+    published = {labels["event_type"]: value for labels, value in (
+        (sample.labels, sample.value) for family in metrics.registry.collect()
+        if family.name == "zhicheng_events_published" for sample in family.samples
+        if sample.name.endswith("_total"))}
+    assert published == {"intake_started": 5.0, "plan_loaded": 1.0}
     messages = []
     with eventlet.Timeout(10, False):
         while len(messages) < 3:
