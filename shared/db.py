@@ -152,10 +152,18 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({', '.join(quote(name) for name in names)}) VALUES ")
     if dialect.name == "postgresql":
-        from psycopg2.extras import execute_values  # PostgreSQL's driver here
+        # psycopg2 renders each row as its execute_values does (client-side, no round trip);
+        # the statement then goes through SQLAlchemy without parameters, so a failure arrives
+        # as SQLAlchemy's exception (IntegrityError on a duplicate key), as for any statement
+        from psycopg2.extensions import encodings  # PostgreSQL's driver here
 
-        with connection.connection.dbapi_connection.cursor() as cursor:
-            execute_values(cursor, head + "%s", values, page_size=len(values))
+        template = "(" + ", ".join(["%s"] * len(names)) + ")"
+        driver_connection = connection.connection.dbapi_connection
+        with driver_connection.cursor() as cursor:
+            rows_sql = b",".join(cursor.mogrify(template, value) for value in values)
+        statement = head + rows_sql.decode(encodings[driver_connection.encoding])
+        # with (empty) parameters psycopg2 formats the statement: a literal % is written %%
+        connection.exec_driver_sql(statement.replace("%", "%%"), ())
     else:
         connection.exec_driver_sql(head + "(" + ", ".join("?" * len(names)) + ")", values)
 

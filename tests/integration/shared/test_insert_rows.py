@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import (Boolean, Column, Date, Integer, LargeBinary, String, Table, Text, insert,
                         select, text)
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import CHINA
@@ -86,3 +87,16 @@ def test_rows_that_leave_out_a_column_with_a_python_default_get_the_default(engi
         insert_rows(session, by_driver, [])  # nothing to do
         session.commit()
     assert [r["count"] for r in stored(engine, by_driver, raw=False)] == [7, 7, 7]
+
+
+def test_a_duplicate_key_fails_as_sqlalchemys_integrity_error_and_stores_nothing(engine):
+    """Callers tell a concurrent duplicate from other failures by SQLAlchemy's IntegrityError
+    (intake's portal id, review's one case per submission): the driver path raises it too."""
+    with Session(engine) as session:
+        insert_rows(session, by_driver, [dict(ROWS[0], id=1)])
+        session.commit()
+    with Session(engine) as session:
+        with pytest.raises(IntegrityError):
+            insert_rows(session, by_driver, [dict(ROWS[1], id=2), dict(ROWS[2], id=1)])
+        session.rollback()
+    assert [r["name"] for r in stored(engine, by_driver, raw=False)] == [ROWS[0]["name"]]
