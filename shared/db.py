@@ -125,8 +125,9 @@ def insert_ignoring_conflicts(session: Session, table: Table, **conflict: Any):
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """``session.execute(insert(table), rows)`` for the hot paths (a batch's records, cases,
-    submissions, outbox events), through the driver's own batch call: on SQLite the module's
-    ``executemany``, on PostgreSQL psycopg2's ``execute_values`` (one multi-row statement).
+    submissions, outbox events), through the driver's own batch path: on SQLite the module's
+    ``executemany``; on PostgreSQL one multi-row statement whose rows psycopg2 renders (as its
+    ``execute_values`` does), run through SQLAlchemy so failures are SQLAlchemy's exceptions.
 
     SQLAlchemy's executemany builds a parameter dictionary per row and calls each type's bind
     processing value by value through its compiled statement; here each row is one tuple and
