@@ -8,6 +8,7 @@ A service's ``models.py`` declares its own tables on its own ``MetaData`` and ca
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import logging
 from dataclasses import dataclass
@@ -125,9 +126,10 @@ def insert_ignoring_conflicts(session: Session, table: Table, **conflict: Any):
 
 def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """``session.execute(insert(table), rows)`` for the hot paths (a batch's records, cases,
-    submissions, outbox events), through the driver's own batch path: on SQLite the module's
-    ``executemany``; on PostgreSQL one multi-row statement whose rows psycopg2 renders (as its
-    ``execute_values`` does), run through SQLAlchemy so failures are SQLAlchemy's exceptions.
+    submissions, outbox events), through the driver's own batch path and still through
+    SQLAlchemy's connection (its transaction, and its exceptions: IntegrityError on a duplicate
+    key): on SQLite the module's ``executemany``; on PostgreSQL one multi-row ``VALUES``
+    statement with every row's values as its parameters.
 
     SQLAlchemy's executemany builds a parameter dictionary per row and calls each type's bind
     processing value by value through its compiled statement; here each row is one tuple and
@@ -143,36 +145,19 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     connection = session.connection()
     dialect = connection.dialect
-    processors = [(i, processor) for i, name in enumerate(names)
-                  if (processor := table.c[name].type.dialect_impl(dialect)
-                      .bind_processor(dialect)) is not None]
-    values = [tuple(row[name] for name in names) for row in rows]
-    if processors:
-        values = [_processed(list(value), processors) for value in values]
+    columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+               for name in names]
+    values = [tuple(row[name] if process is None else process(row[name])
+                    for name, process in columns) for row in rows]
     quote = dialect.identifier_preparer.quote
     head = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
             f"({', '.join(quote(name) for name in names)}) VALUES ")
-    if dialect.name == "postgresql":
-        # psycopg2 renders each row as its execute_values does (client-side, no round trip);
-        # the statement then goes through SQLAlchemy without parameters, so a failure arrives
-        # as SQLAlchemy's exception (IntegrityError on a duplicate key), as for any statement
-        from psycopg2.extensions import encodings  # PostgreSQL's driver here
-
-        template = "(" + ", ".join(["%s"] * len(names)) + ")"
-        driver_connection = connection.connection.dbapi_connection
-        with driver_connection.cursor() as cursor:
-            rows_sql = b",".join(cursor.mogrify(template, value) for value in values)
-        statement = head + rows_sql.decode(encodings[driver_connection.encoding])
-        # with (empty) parameters psycopg2 formats the statement: a literal % is written %%
-        connection.exec_driver_sql(statement.replace("%", "%%"), ())
+    if dialect.name == "postgresql":  # psycopg2 (format paramstyle): one statement, no round trips
+        row = "(" + ", ".join(["%s"] * len(names)) + ")"
+        connection.exec_driver_sql(head + ", ".join([row] * len(values)),
+                                   tuple(itertools.chain.from_iterable(values)))
     else:
         connection.exec_driver_sql(head + "(" + ", ".join("?" * len(names)) + ")", values)
-
-
-def _processed(value: list[Any], processors: list[tuple[int, Callable[[Any], Any]]]) -> tuple:
-    for i, processor in processors:
-        value[i] = processor(value[i])
-    return tuple(value)
 
 
 def values_present(session: Session, column: Column, values: list[Any]) -> set[Any]:
