@@ -33,6 +33,7 @@ from functools import partial
 from typing import Any, Callable, Iterator
 
 import eventlet
+import orjson
 from amqp import Message as AmqpMessage
 from amqp import spec as amqp_spec
 from amqp.exceptions import AMQPError
@@ -47,6 +48,7 @@ from sqlalchemy import select, text, update
 
 from shared.clock import CHINA
 from shared.config import DEFAULT_CONSUMER_LINGER_MS, SERVICES
+from shared.db import CommittedEvent
 from shared.errors import InvalidInput, ZhichengError
 from shared.events import CATALOGUE, EventContractError
 from shared.metrics import MetricsRegistry, ServiceMetrics
@@ -64,7 +66,7 @@ GROUP_MAX_BYTES = 256 * 1024
 def envelopes_in(body: bytes | str) -> list[Any]:
     """The envelopes an event message carries: one (a JSON object) or a relay's group (a JSON
     array). For readers outside the consumers (taps, tests); raises ValueError if not JSON."""
-    obj = json.loads(body)
+    obj = orjson.loads(body)
     return obj if isinstance(obj, list) else [obj]
 
 
@@ -204,12 +206,14 @@ class OutboxRelay:
     idempotent consumers absorb. While the broker is unreachable events wait in the outbox and
     the relay retries with backoff.
 
-    Two ways to find unpublished rows: the event ids its own process committed (``wake(ids)``,
-    looked up by their unique index) and a sweep of the whole outbox (``published_at IS NULL``)
-    at start, after a failure, on ``wake()`` without ids, and every ``poll_seconds``.
-    The sweep finds what other processes left (another replica, a crashed one, a CLI command);
-    the lookup keeps the busy path off the sweep, whose cost on PostgreSQL grows with the rows
-    published since the last vacuum (their old index entries stay until then).
+    Two ways to find unpublished events: those its own process committed (``wake(events)``,
+    handed over as written, so the busy path reads nothing back) and a sweep of the whole
+    outbox (``published_at IS NULL``) at start, after a failure, on ``wake()`` without events,
+    and every ``poll_seconds``. The sweep finds what other processes left (another replica, a
+    crashed one, a CLI command); its cost on PostgreSQL grows with the rows published since the
+    last vacuum (their old index entries stay until then), so the busy path stays off it. An
+    event a sweep elsewhere takes in the moment before its own process publishes it goes out
+    twice, which idempotent consumers absorb as they absorb a republish after a crash.
     """
 
     def __init__(self, database, amqp_uri: str, metrics: ServiceMetrics | None = None, *,
@@ -222,7 +226,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.max_group_bytes = max_group_bytes
         self._wake = threading.Event()
-        self._committed: list[str] = []  # event ids committed in this process, not yet looked up
+        # events committed in this process, not yet published (as written to the outbox)
+        self._committed: list[CommittedEvent] = []
         self._next_sweep = 0.0  # monotonic time of the next sweep; 0: at the next pass
         self._running = False
         self._connection: Connection | None = None
@@ -230,14 +235,14 @@ class OutboxRelay:
         self.broker_ok = False
         self.confirm_timeout = 30.0
 
-    # event ids kept for lookup at most, in batches: beyond it (the broker has been away while
-    # work went on) the ids are dropped and the next pass sweeps, which finds them all anyway
+    # committed events kept at most, in batches: beyond it (the broker has been away while work
+    # went on) they are dropped and the next pass sweeps, which finds them all anyway
     MAX_LOOKUPS_IN_BATCHES = 20
 
-    def wake(self, event_ids: list[str] | tuple[str, ...] = ()) -> None:
-        """A unit of work committed ``event_ids`` to the outbox; without ids: sweep now."""
-        if event_ids and len(self._committed) < self.MAX_LOOKUPS_IN_BATCHES * self.batch_size:
-            self._committed.extend(event_ids)
+    def wake(self, events: list[CommittedEvent] | tuple[CommittedEvent, ...] = ()) -> None:
+        """A unit of work committed ``events`` to the outbox; without events: sweep now."""
+        if events and len(self._committed) < self.MAX_LOOKUPS_IN_BATCHES * self.batch_size:
+            self._committed.extend(events)
         else:
             self._committed.clear()
             self._next_sweep = 0.0
@@ -291,8 +296,8 @@ class OutboxRelay:
             channel.events["basic_nack"].add(self._on_nack)
             self._connection, self._producer = connection, Producer(channel)
             self._delivery_tag = 0
-            self._unconfirmed: dict[int, list[int]] = {}  # delivery tag -> its outbox ids
-            self._nacked: list[int] = []
+            self._unconfirmed: dict[int, list[str]] = {}  # delivery tag -> its event ids
+            self._nacked: list[str] = []
         return self._producer
 
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
@@ -316,12 +321,12 @@ class OutboxRelay:
             except Exception:  # already broken
                 pass
 
-    def _publish_confirmed(self, rows) -> list[int]:
+    def _publish_confirmed(self, rows) -> list[str]:
         """Publish ``rows`` and wait until the broker confirmed them; returns the confirmed
-        outbox ids. Raises if the broker fails or refuses (nacks) any of them."""
+        event ids. Raises if the broker fails or refuses (nacks) any of them."""
         producer = self._ensure_producer()
         assert self._connection is not None
-        sent: dict[int, list[int]] = {}
+        sent: dict[int, list[str]] = {}
         with FrameBatch(producer.channel) as batch:
             for group in group_rows(rows, self.max_group_bytes):
                 first = group[0]
@@ -335,7 +340,7 @@ class OutboxRelay:
                 batch.publish(body, exchange=first.exchange, routing_key=first.event_type,
                               message_id=message_id, headers=headers)
                 self._delivery_tag += 1
-                ids = [row.id for row in group]
+                ids = [row.event_id for row in group]
                 self._unconfirmed[self._delivery_tag] = ids
                 sent[self._delivery_tag] = ids
         deadline = time.monotonic() + self.confirm_timeout
@@ -360,38 +365,41 @@ class OutboxRelay:
         this process since the last pass."""
         db = self.database
         outbox = db.outbox
-        published_ids: list[int] = []
+        published_ids: list[str] = []
         if not sweep and not self._committed:
             return 0
-        query = (select(outbox.c.id, outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
-                        outbox.c.envelope)
-                 .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id))
-        if sweep:
-            self._next_sweep = time.monotonic() + self.poll_seconds
-            query = query.limit(self.batch_size)
-        else:
-            looked_up = self._committed[:self.batch_size]
-            del self._committed[:self.batch_size]
-            query = query.where(outbox.c.event_id.in_(looked_up))
-        if db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
         with db.sessionmaker() as session:
-            rows = session.execute(query).all()
-            if sweep and len(rows) >= self.batch_size:
-                self._next_sweep = 0.0  # a backlog (after an outage, say): sweep on at once
+            if sweep:
+                self._next_sweep = time.monotonic() + self.poll_seconds
+                query = (select(outbox.c.event_id, outbox.c.event_type, outbox.c.exchange,
+                                outbox.c.envelope)
+                         .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+                         .limit(self.batch_size))
+                if db.is_postgres:
+                    query = query.with_for_update(skip_locked=True)
+                rows = session.execute(query).all()
+                if len(rows) >= self.batch_size:
+                    self._next_sweep = 0.0  # a backlog (after an outage, say): sweep on at once
+            else:
+                rows = self._committed[:self.batch_size]
+                del self._committed[:self.batch_size]
             if not rows:
                 session.rollback()
                 if self.metrics and sweep:
                     self.metrics.outbox_backlog.labels(self.metrics.service).set(0)
                 return 0
             error: Exception | None = None
-            self._confirmed_before_failure: list[int] = []
+            self._confirmed_before_failure: list[str] = []
             try:
                 published_ids = self._publish_confirmed(rows)
                 self.broker_ok = True
             except Exception as exc:
                 error = exc
                 published_ids = self._confirmed_before_failure
+            if sweep and self._committed and published_ids:
+                # this process's events the sweep took are not sent again
+                done = set(published_ids)
+                self._committed = [e for e in self._committed if e.event_id not in done]
             now = datetime.now(CHINA)
             if db.is_postgres:
                 # the marks need no flush to disk before the relay goes on: a mark lost in a
@@ -400,16 +408,19 @@ class OutboxRelay:
                 # that carry state, and to the broker's
                 session.execute(text("SET LOCAL synchronous_commit = off"))
             if published_ids:
-                session.execute(update(outbox).where(outbox.c.id.in_(published_ids))
+                # the first publication's time stays (a sweep elsewhere may have been first)
+                session.execute(update(outbox).where(outbox.c.event_id.in_(published_ids),
+                                                     outbox.c.published_at.is_(None))
                                 .values(published_at=now))
                 if self.metrics:
-                    types = {r.id: r.event_type for r in rows}
+                    types = {r.event_id: r.event_type for r in rows}
                     counts = collections.Counter(types[i] for i in published_ids)
                     for event_type, count in counts.items():
                         self.metrics.events_published.labels(db.service, event_type).inc(count)
             if error is not None:
-                failed = [r.id for r in rows if r.id not in set(published_ids)]
-                session.execute(update(outbox).where(outbox.c.id.in_(failed))
+                done = set(published_ids)
+                failed = [r.event_id for r in rows if r.event_id not in done]
+                session.execute(update(outbox).where(outbox.c.event_id.in_(failed))
                                 .values(attempts=outbox.c.attempts + 1,
                                         last_error=type(error).__name__[:200]))
             session.commit()
@@ -647,7 +658,9 @@ class JsonConsumer(Entrypoint):
                 raise MessageRejected("too_large", {"bytes": len(raw or b""),
                                                     "limit": self.max_bytes})
             try:
-                obj = json.loads(raw)
+                # orjson: strict RFC 8259 (no NaN or Infinity, UTF-8 only), and several times
+                # faster than the json module on every delivery
+                obj = orjson.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 raise MessageRejected("not_json") from None
             if self.groups and isinstance(obj, list):

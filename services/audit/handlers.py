@@ -83,7 +83,7 @@ class AuditLog:
                 self.ledger, self.monitors = ledger, None
             else:
                 start = self.ledger.size
-                tail = list(repo.ledger_rows(conn, start))
+                tail = list(repo.ledger_rows(conn, start, stream=False))
                 if tail:
                     self.ledger.load(tail)
                     if self.monitors is not None:

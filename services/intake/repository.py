@@ -5,6 +5,7 @@ import json
 from datetime import date, datetime
 from typing import Any, Iterable
 
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -129,7 +130,7 @@ class SubmissionRepository:
             plan_year=plan_year, path=path, effective_path=effective_path,
             committee_code=committee_code, title=title, specialty=specialty,
             applicant_key=applicant_key, identity_masked=identity_masked, status=status,
-            answer=json.dumps(answer, ensure_ascii=False), received_at=received_at)])
+            answer=orjson.dumps(answer).decode(), received_at=received_at)])
         pending.add("materials", [
             dict(submission_id=submission_id, kind=m.kind, title=m.title,
                  content_hash=m.content_hash, classification=m.classification)

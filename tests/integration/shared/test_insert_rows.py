@@ -1,11 +1,12 @@
 """``shared.db.insert_rows`` (the driver's own batch insert) stores exactly what SQLAlchemy's
 executemany stores, on the test database (SQLite, or PostgreSQL with ZHICHENG_TEST_POSTGRES=1),
 inside the caller's transaction."""
+import math
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import (Boolean, Column, Date, Integer, LargeBinary, String, Table, Text, insert,
-                        select, text)
+from sqlalchemy import (Boolean, Column, Date, Float, Integer, LargeBinary, String, Table, Text,
+                        event, insert, select, text)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,9 @@ ROWS = [
          at=datetime(2023, 7, 1, 9, 30, 0, 123456, tzinfo=CHINA), on=date(2023, 12, 31),
          flag=True, digest=b"\x00\x01\xfe\xff", count=1),
     dict(name="乙", note=None, at=None, on=None, flag=False, digest=None, count=2),
+    # what JSON escapes or might decode: emoji, line separators, a literal backslash-u
+    dict(name="丁 😀 \u2028 \\u0041 \"q\"", note="\\x00ff {}", at=None, on=None, flag=False,
+         digest=b"\\x", count=4),
     dict(name="丙%s%(x)s?", note="line\nbreak\r\n", at=datetime(2023, 1, 1, tzinfo=CHINA)
          + timedelta(hours=-8), on=date(2024, 2, 29), flag=True, digest=b"", count=3),
 ]
@@ -86,7 +90,7 @@ def test_rows_that_leave_out_a_column_with_a_python_default_get_the_default(engi
         insert_rows(session, by_driver, rows)
         insert_rows(session, by_driver, [])  # nothing to do
         session.commit()
-    assert [r["count"] for r in stored(engine, by_driver, raw=False)] == [7, 7, 7]
+    assert [r["count"] for r in stored(engine, by_driver, raw=False)] == [7] * len(ROWS)
 
 
 def test_a_duplicate_key_fails_as_sqlalchemys_integrity_error_and_stores_nothing(engine):
@@ -100,3 +104,48 @@ def test_a_duplicate_key_fails_as_sqlalchemys_integrity_error_and_stores_nothing
             insert_rows(session, by_driver, [dict(ROWS[1], id=2), dict(ROWS[2], id=1)])
         session.rollback()
     assert [r["name"] for r in stored(engine, by_driver, raw=False)] == [ROWS[0]["name"]]
+
+
+def _float_columns():
+    return [Column("id", BigId, primary_key=True, autoincrement=True),
+            Column("name", String(40), nullable=False),
+            Column("score", Float, nullable=True)]
+
+
+measured = Table("floats_by_driver", metadata, *_float_columns())
+measured_by_sqlalchemy = Table("floats_by_sqlalchemy", metadata, *_float_columns())
+
+
+def test_a_table_with_a_float_column_stores_what_json_cannot_carry(engine):
+    """JSON has no NaN or infinity: such a table takes the ``VALUES`` form on PostgreSQL,
+    which keeps them (SQLite keeps infinity and stores NaN as NULL, either way)."""
+    rows = [dict(name="a", score=float("nan")), dict(name="b", score=float("inf")),
+            dict(name="c", score=0.1), dict(name="d", score=None)]
+    with Session(engine) as session:
+        insert_rows(session, measured, rows)
+        session.execute(insert(measured_by_sqlalchemy), rows)
+        session.commit()
+    with engine.connect() as conn:
+        scores = [conn.execute(select(t.c.score).order_by(t.c.id)).scalars().all()
+                  for t in (measured, measured_by_sqlalchemy)]
+    assert repr(scores[0]) == repr(scores[1])
+    assert scores[0][1:] == [float("inf"), 0.1, None]
+    if engine.dialect.name == "postgresql":
+        assert math.isnan(scores[0][0])
+
+
+def test_on_postgresql_the_rows_travel_as_one_json_document(engine):
+    statements = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *args: statements.append(statement))
+    with Session(engine) as session:
+        insert_rows(session, by_driver, ROWS)
+        insert_rows(session, measured, [dict(name="a", score=1.0)])
+        session.commit()
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert len(inserts) == 2
+    if engine.dialect.name == "postgresql":
+        assert "jsonb_populate_recordset" in inserts[0] and "VALUES" not in inserts[0]
+        assert "VALUES" in inserts[1]
+    else:
+        assert all("VALUES (?" in s for s in inserts)

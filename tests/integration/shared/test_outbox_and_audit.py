@@ -5,7 +5,7 @@ import socket
 import eventlet
 import pytest
 from kombu import Connection, Exchange, Producer, Queue
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from services.audit.models import audit_records
 from services.audit.service import AuditService
@@ -276,9 +276,9 @@ def _started(uow, instance):
 
 def test_the_relay_looks_up_what_its_process_committed_and_sweeps_for_the_rest(
         databases, amqp_uri, clock):
-    """Events committed through this process's database reach the relay by id (no sweep);
-    events another process committed (here a second ServiceDatabase on the same database: a
-    replica, a CLI command) wait for a sweep."""
+    """Events committed through this process's database reach the relay as they were written
+    (nothing is read back: no sweep, no lookup); events another process committed (here a
+    second ServiceDatabase on the same database: a replica, a CLI command) wait for a sweep."""
     db = intake_database(databases)
     other_process = ServiceDatabase("intake", db.url, intake_models.metadata)
     conn, probe = probe_queue(amqp_uri)
@@ -292,7 +292,16 @@ def test_the_relay_looks_up_what_its_process_committed_and_sweeps_for_the_rest(
         with db.unit_of_work(clock) as uow:
             here = [_started(uow, "a"), _started(uow, "b")]
             uow.commit()
-        assert relay.relay_once(sweep=False) == 2  # by id: the other process's row is not read
+        statements = []
+
+        def seen(conn, cursor, statement, *args):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", seen)
+        assert relay.relay_once(sweep=False) == 2  # the other process's row is not read
+        event.remove(db.engine, "before_cursor_execute", seen)
+        assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+        assert [s.split()[0].upper() for s in statements if "outbox" in s] == ["UPDATE"]
         assert [e["event_id"] for e in drain(probe, 2)] == here
         assert relay.relay_once(sweep=False) == 0  # nothing more was committed here
         assert db.outbox_backlog() == 1
