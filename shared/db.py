@@ -207,14 +207,10 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     listed = ", ".join(preparer.quote(name) for name in names)
     impls = [table.c[name].type.dialect_impl(dialect) for name in names]
     if dialect.name == "postgresql" and all(_json_safe(impl) for impl in impls):
-        converters = [_to_json_value(impl, dialect) for impl in impls]
-        document = orjson.dumps([
-            {name: value if convert is None else convert(value)
-             for name, convert, value in zip(names, converters, (row[n] for n in names))}
-            for row in rows]).decode()
         connection.exec_driver_sql(
             f"INSERT INTO {target} ({listed}) SELECT {listed} "
-            f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb)", (document,))
+            f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb)",
+            (_json_document(rows, names, impls, dialect),))
         return
     processors = [impl.bind_processor(dialect) for impl in impls]
     values = [tuple(value if process is None else process(value)
@@ -227,6 +223,51 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
                                    tuple(itertools.chain.from_iterable(values)))
     else:
         connection.exec_driver_sql(head + "(" + ", ".join("?" * len(names)) + ")", values)
+
+
+def insert_new_rows(session: Session, table: Table, rows: list[dict[str, Any]], key: Column,
+                    conflict: list[Column] | None = None) -> set[Any]:
+    """Insert the rows that are not there yet (``ON CONFLICT DO NOTHING``, on ``conflict``'s
+    columns or any unique key) and return their ``key`` values: a batch's claims, or cases
+    added to a frame. One statement on either database; on PostgreSQL the rows travel as one
+    JSON document, as in :func:`insert_rows` (SQLAlchemy's executemany with ``RETURNING``
+    builds every row's parameters through the compiled statement, the costliest part of a
+    consumer's claim)."""
+    if not rows:
+        return set()
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    impls = [table.c[name].type.dialect_impl(dialect) for name in names]
+    if dialect.name == "postgresql" and all(_json_safe(impl) for impl in impls) and not any(
+            c.default is not None and c.name not in rows[0] for c in table.columns):
+        preparer = dialect.identifier_preparer
+        target = preparer.format_table(table)
+        listed = ", ".join(preparer.quote(name) for name in names)
+        on = f" ({', '.join(preparer.quote(c.name) for c in conflict)})" if conflict else ""
+        result = connection.exec_driver_sql(
+            f"INSERT INTO {target} ({listed}) SELECT {listed} "
+            f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb) "
+            f"ON CONFLICT{on} DO NOTHING RETURNING {preparer.quote(key.name)}",
+            (_json_document(rows, names, impls, dialect),))
+        return {row[0] for row in result}
+    statement = insert_ignoring_conflicts(
+        session, table, **({"index_elements": conflict} if conflict else {}))
+    return {row[0] for row in session.execute(statement.returning(key), rows)}
+
+
+def _json_document(rows: list[dict[str, Any]], names: list[str], impls: list,
+                   dialect) -> str:
+    """The rows as one JSON array of objects, each column's value as its type's input function
+    reads it (see :func:`insert_rows`)."""
+    converted = [(name, convert) for name, convert in
+                 ((name, _to_json_value(impl, dialect)) for name, impl in zip(names, impls))
+                 if convert is not None]
+    if converted:  # a copy of each row with those columns' values converted
+        rows = [{**row, **{name: convert(row[name]) for name, convert in converted}}
+                for row in rows]
+    # (keys beyond the named columns are not selected from the document)
+    return orjson.dumps(rows).decode()
 
 
 def _json_safe(impl) -> bool:
@@ -361,12 +402,9 @@ class UnitOfWork:
         return fresh
 
     def _insert_claims(self, rows: list[dict[str, Any]]) -> set[str]:
-        # a constant statement with the rows as parameters: compiled once, not per call
         assert self.session is not None
         table = self.database.processed
-        result = self.session.execute(insert_ignoring_conflicts(self.session, table)
-                                      .returning(table.c.event_id), rows)
-        return {row[0] for row in result}
+        return insert_new_rows(self.session, table, rows, table.c.event_id)
 
     @contextlib.contextmanager
     def independent_requests(self) -> Iterator[Callable[[], None]]:

@@ -16,7 +16,7 @@ from services.audit.ledger import record_content_from_text
 from services.audit.models import (audit_cases, audit_record_terms, audit_records,
                                    audit_tree_heads, audit_violation_acks, audit_violations)
 from services.audit.rules import IndexTerms
-from shared.db import insert_ignoring_conflicts, insert_rows
+from shared.db import insert_new_rows, insert_rows
 
 TERM_KINDS = ("case", "committee", "expert", "applicant")
 
@@ -238,11 +238,8 @@ def remember_cases(session: Session, cases: list[dict[str, Any]]) -> None:
     """Add accepted cases to the spot-check frame; a case already there is kept as it is."""
     if not cases:
         return
-    # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT: without it an
-    # ON CONFLICT insert of many rows goes to psycopg2 as one statement per row
-    session.execute(insert_ignoring_conflicts(session, audit_cases,
-                                              index_elements=[audit_cases.c.case_id])
-                    .returning(audit_cases.c.case_id), cases)
+    insert_new_rows(session, audit_cases, cases, audit_cases.c.case_id,
+                    conflict=[audit_cases.c.case_id])
 
 
 def accepted_cases(conn: Connection | Session, *, committee_id: str | None = None,

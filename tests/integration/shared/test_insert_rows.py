@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import CHINA
-from shared.db import BigId, Instant, insert_rows, make_engine, new_metadata
+from shared.db import BigId, Instant, insert_new_rows, insert_rows, make_engine, new_metadata
 
 metadata = new_metadata()
 
@@ -149,3 +149,29 @@ def test_on_postgresql_the_rows_travel_as_one_json_document(engine):
         assert "VALUES" in inserts[1]
     else:
         assert all("VALUES (?" in s for s in inserts)
+
+
+claims = Table("claims", metadata,
+               Column("consumer", String(32), primary_key=True),
+               Column("event_id", String(36), primary_key=True),
+               Column("at", Instant(), nullable=False))
+
+
+def test_insert_new_rows_inserts_what_is_not_there_and_returns_those_keys(engine):
+    """A batch's claims: rows already stored (a redelivery) and repeats within the batch are
+    left out, the rest stored once, and their keys returned."""
+    at = datetime(2023, 7, 1, 9, 30, 0, 123456, tzinfo=CHINA)
+    with Session(engine) as session:
+        assert insert_new_rows(session, claims, [dict(consumer="c", event_id="e1", at=at)],
+                               claims.c.event_id) == {"e1"}
+        session.commit()
+    batch = [dict(consumer="c", event_id=e, at=at) for e in ("e1", "e2", "e3", "e2")]
+    with Session(engine) as session:
+        assert insert_new_rows(session, claims, batch, claims.c.event_id,
+                               conflict=[claims.c.consumer, claims.c.event_id]) == {"e2", "e3"}
+        assert insert_new_rows(session, claims, [], claims.c.event_id) == set()
+        session.commit()
+    with engine.connect() as conn:
+        rows = conn.execute(select(claims).order_by(claims.c.event_id)).all()
+    assert [(r.consumer, r.event_id) for r in rows] == [("c", "e1"), ("c", "e2"), ("c", "e3")]
+    assert all(r.at == at for r in rows)
