@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.clock import CHINA
-from shared.db import BigId, Instant, insert_new_rows, insert_rows, make_engine, new_metadata
+from shared.db import (BigId, Instant, insert_new_rows, insert_rows, make_engine, new_metadata,
+                       values_present)
 
 metadata = new_metadata()
 
@@ -175,3 +176,16 @@ def test_insert_new_rows_inserts_what_is_not_there_and_returns_those_keys(engine
         rows = conn.execute(select(claims).order_by(claims.c.event_id)).all()
     assert [(r.consumer, r.event_id) for r in rows] == [("c", "e1"), ("c", "e2"), ("c", "e3")]
     assert all(r.at == at for r in rows)
+
+
+def test_values_present_finds_exactly_the_stored_values_in_slices_of_500(engine):
+    stored_ids = [f"e{i}'\\x" for i in range(0, 1200, 2)]
+    with Session(engine) as session:
+        insert_rows(session, claims, [dict(consumer="c", event_id=e,
+                                           at=datetime(2023, 7, 1, tzinfo=CHINA))
+                                      for e in stored_ids])
+        session.commit()
+    asked = [f"e{i}'\\x" for i in range(1200)] + [None, "甲"]
+    with Session(engine) as session:
+        assert values_present(session, claims.c.event_id, asked) == set(stored_ids)
+        assert values_present(session, claims.c.event_id, []) == set()
