@@ -137,10 +137,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
         if since is None or time.monotonic() - since < idle_seconds:
             return
         try:
-            if not engine.dialect.do_ping(dbapi_connection):
-                raise exc.DisconnectionError("the connection did not answer a ping")
-        except exc.DisconnectionError:
-            raise
+            engine.dialect.do_ping(dbapi_connection)  # raises when the connection is gone
         except Exception as error:
             if engine.dialect.is_disconnect(error, dbapi_connection, None):
                 # the pool discards this connection and hands out another
@@ -196,27 +193,22 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     """
     if not rows:
         return
-    names = list(rows[0])
-    if any(c.default is not None and c.name not in rows[0] for c in table.columns):
+    if _python_defaults_left_out(table, rows[0]):
         session.execute(insert(table), rows)
+        return
+    if _insert_from_json(session, table, rows) is not None:
         return
     connection = session.connection()
     dialect = connection.dialect
-    preparer = dialect.identifier_preparer
-    target = preparer.format_table(table)
-    listed = ", ".join(preparer.quote(name) for name in names)
-    impls = [table.c[name].type.dialect_impl(dialect) for name in names]
-    if dialect.name == "postgresql" and all(_json_safe(impl) for impl in impls):
-        connection.exec_driver_sql(
-            f"INSERT INTO {target} ({listed}) SELECT {listed} "
-            f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb)",
-            (_json_document(rows, names, impls, dialect),))
-        return
-    processors = [impl.bind_processor(dialect) for impl in impls]
+    names = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+                  for name in names]
     values = [tuple(value if process is None else process(value)
                     for process, value in zip(processors, (row[n] for n in names)))
               for row in rows]
-    head = f"INSERT INTO {target} ({listed}) VALUES "
+    preparer = dialect.identifier_preparer
+    head = (f"INSERT INTO {preparer.format_table(table)} "
+            f"({', '.join(preparer.quote(name) for name in names)}) VALUES ")
     if dialect.name == "postgresql":  # psycopg2 (format paramstyle): one statement, no round trips
         row = "(" + ", ".join(["%s"] * len(names)) + ")"
         connection.exec_driver_sql(head + ", ".join([row] * len(values)),
@@ -235,39 +227,51 @@ def insert_new_rows(session: Session, table: Table, rows: list[dict[str, Any]], 
     consumer's claim)."""
     if not rows:
         return set()
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(rows[0])
-    impls = [table.c[name].type.dialect_impl(dialect) for name in names]
-    if dialect.name == "postgresql" and all(_json_safe(impl) for impl in impls) and not any(
-            c.default is not None and c.name not in rows[0] for c in table.columns):
-        preparer = dialect.identifier_preparer
-        target = preparer.format_table(table)
-        listed = ", ".join(preparer.quote(name) for name in names)
-        on = f" ({', '.join(preparer.quote(c.name) for c in conflict)})" if conflict else ""
-        result = connection.exec_driver_sql(
-            f"INSERT INTO {target} ({listed}) SELECT {listed} "
-            f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb) "
-            f"ON CONFLICT{on} DO NOTHING RETURNING {preparer.quote(key.name)}",
-            (_json_document(rows, names, impls, dialect),))
-        return {row[0] for row in result}
+    if not _python_defaults_left_out(table, rows[0]):
+        quote = session.get_bind().dialect.identifier_preparer.quote
+        on = f" ({', '.join(quote(c.name) for c in conflict)})" if conflict else ""
+        result = _insert_from_json(session, table, rows,
+                                   f" ON CONFLICT{on} DO NOTHING RETURNING {quote(key.name)}")
+        if result is not None:
+            return {row[0] for row in result}
     statement = insert_ignoring_conflicts(
         session, table, **({"index_elements": conflict} if conflict else {}))
     return {row[0] for row in session.execute(statement.returning(key), rows)}
 
 
-def _json_document(rows: list[dict[str, Any]], names: list[str], impls: list,
-                   dialect) -> str:
-    """The rows as one JSON array of objects, each column's value as its type's input function
-    reads it (see :func:`insert_rows`)."""
+def _python_defaults_left_out(table: Table, row: dict[str, Any]) -> bool:
+    """Whether the rows leave out a column whose default SQLAlchemy computes in Python (they
+    then go through SQLAlchemy's own insert, which applies it)."""
+    return any(c.default is not None and c.name not in row for c in table.columns)
+
+
+def _insert_from_json(session: Session, table: Table, rows: list[dict[str, Any]],
+                      tail: str = ""):
+    """On PostgreSQL, ``INSERT … SELECT`` the rows from one JSON document (see
+    :func:`insert_rows`), with ``tail`` after it (``ON CONFLICT …``); its result. None where
+    that path does not apply: another database, or a column type JSON cannot carry."""
+    connection = session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        return None
+    names = list(rows[0])
+    impls = [table.c[name].type.dialect_impl(dialect) for name in names]
+    if not all(_json_safe(impl) for impl in impls):
+        return None
     converted = [(name, convert) for name, convert in
                  ((name, _to_json_value(impl, dialect)) for name, impl in zip(names, impls))
                  if convert is not None]
     if converted:  # a copy of each row with those columns' values converted
         rows = [{**row, **{name: convert(row[name]) for name, convert in converted}}
                 for row in rows]
+    preparer = dialect.identifier_preparer
+    target = preparer.format_table(table)
+    listed = ", ".join(preparer.quote(name) for name in names)
     # (keys beyond the named columns are not selected from the document)
-    return orjson.dumps(rows).decode()
+    return connection.exec_driver_sql(
+        f"INSERT INTO {target} ({listed}) SELECT {listed} "
+        f"FROM jsonb_populate_recordset(NULL::{target}, %s::jsonb){tail}",
+        (orjson.dumps(rows).decode(),))
 
 
 def _json_safe(impl) -> bool:
