@@ -528,14 +528,18 @@ class RawQueueConsumer(QueueConsumer):
         with self._redelivered_if_lost("acknowledge a message"):
             super().ack_message(message)
 
-    def ack_messages(self, messages: list, *, multiple: bool = False) -> None:
+    def ack_messages(self, messages: list, *, multiple: bool = False,
+                     unsettled: list = ()) -> None:
         """Acknowledge several deliveries.
 
-        ``multiple``: in one frame per channel, acknowledging every delivery of the channel up
-        to the highest of ``messages``. Only for a queue consumer with a single provider that
-        settles its deliveries in order, as :class:`BatchJsonConsumer` does: then each of those
-        is one of ``messages`` or settled already. Otherwise one ack each (the frames are not
-        gathered into one write here: other green threads write on this connection too).
+        ``multiple``: with as few frames as is safe. A frame with the multiple flag settles
+        every delivery of its channel up to its tag, processed or not, so it is sent for the
+        highest of ``messages`` below the lowest of ``unsettled`` (the deliveries this consumer
+        holds and has not settled, ``messages`` apart); ``messages`` above that are acknowledged
+        one by one. Only for a queue consumer with a single provider, whose ``unsettled`` then
+        names every open delivery of the channel that can precede one of ``messages``, as
+        :class:`BatchJsonConsumer` does. Otherwise one ack each (the frames are not gathered
+        into one write here: other green threads write on this connection too).
         """
         by_channel: dict[Any, list] = {}
         for message in messages:
@@ -545,12 +549,19 @@ class RawQueueConsumer(QueueConsumer):
                 continue  # the connection was lost: the broker redelivers these
             with self._redelivered_if_lost(f"acknowledge {len(group)} messages"):
                 if multiple:
-                    max(group, key=lambda m: m.delivery_tag).ack(multiple=True)
-                    for message in group:
-                        message._state = "ACK"  # kombu's record of the settlement
-                else:
-                    for message in group:
-                        message.ack()
+                    settling = {id(m) for m in group}
+                    lowest_open = min((m.delivery_tag for m in unsettled
+                                       if m.channel is channel and id(m) not in settling),
+                                      default=None)
+                    covered = [m for m in group
+                               if lowest_open is None or m.delivery_tag < lowest_open]
+                    if covered:
+                        max(covered, key=lambda m: m.delivery_tag).ack(multiple=True)
+                        for message in covered:
+                            message._state = "ACK"  # kombu's record of the settlement
+                    group = [m for m in group if not m.acknowledged]
+                for message in group:
+                    message.ack()
 
     def requeue_message(self, message) -> None:
         with self._redelivered_if_lost("requeue a message"):
@@ -711,7 +722,13 @@ class JsonConsumer(Entrypoint):
             # the consumers of one queue consumer share its channel: a multiple ack is ours
             # to send only when no other consumer has deliveries on it
             multiple = self.settles_in_order and len(self.queue_consumer._providers) == 1
-            self.queue_consumer.ack_messages(done, multiple=multiple)
+            self.queue_consumer.ack_messages(done, multiple=multiple,
+                                             unsettled=self._held() if multiple else ())
+
+    def _held(self) -> list:
+        """The deliveries this consumer holds unsettled that may precede a delivery it settles
+        (see :meth:`RawQueueConsumer.ack_messages`); none for one that does not ack multiple."""
+        return []
 
     def _requeue(self, deliveries: list[_Delivery]) -> None:
         for delivery in deliveries:
@@ -812,6 +829,14 @@ class BatchJsonConsumer(JsonConsumer):
     """
 
     queue_consumer = BatchQueueConsumer()
+    # A batch is settled with one multiple ack. Deliveries arrive in tag order and batches are
+    # taken from them in that order, one at a time, and each is wholly settled before the next;
+    # so when a delivery is settled, the only open deliveries of the channel with lower tags
+    # are those of its own batch. One can be settled before the batch's earlier ones: a bad
+    # message is dead-lettered (and acknowledged) while the batch is read, before the batch is
+    # processed. The ack then covers no delivery of the batch that is still open (``_held``):
+    # one that did would settle messages not yet processed, lost if the process died before
+    # the batch committed.
     settles_in_order = True
 
     def __init__(self, queue_name: str, reader: Reader | None = None, *,
@@ -825,6 +850,7 @@ class BatchJsonConsumer(JsonConsumer):
 
     def setup(self) -> None:
         self._arrived: LightQueue = LightQueue()
+        self._batch: list = []  # the deliveries of the batch being processed
         self.linger = float(self.container.config.get(
             "CONSUMER_LINGER_MS", DEFAULT_CONSUMER_LINGER_MS)) / 1000
         super().setup()
@@ -881,7 +907,17 @@ class BatchJsonConsumer(JsonConsumer):
                     if not message.acknowledged:
                         self.queue_consumer.requeue_message(message)
 
+    def _held(self) -> list:
+        return [m for m in self._batch if not m.acknowledged]
+
     def _run_batch(self, messages: list) -> None:
+        self._batch = messages
+        try:
+            self._run_batch_held(messages)
+        finally:
+            self._batch = []
+
+    def _run_batch_held(self, messages: list) -> None:
         items = [item for message in messages for item in self._decode(message)]
         if items:
             metrics = self.registry.metrics

@@ -246,6 +246,26 @@ class Stores:
                                     "('submission_accepted', 'submission_rejected')")
         return Counter(json.loads(envelope)["payload"]["portal_id"] for (envelope,) in rows)
 
+    def whereabouts(self, portal_ids: set[str]) -> str:
+        """Where the applications audit has no answer for got to: stored by intake? answered in
+        its outbox? published? recorded by audit under another portal id? (for a failure)"""
+        ids = sorted(portal_ids)
+        stored = {p for (p,) in self._rows("intake", "SELECT portal_id FROM intake_submissions")
+                  if p in portal_ids}
+        answers = {}
+        for event_id, envelope, published in self._rows(
+                "intake", "SELECT event_id, envelope, published_at FROM outbox WHERE event_type "
+                          "IN ('submission_accepted', 'submission_rejected')"):
+            portal_id = json.loads(envelope)["payload"]["portal_id"]
+            if portal_id in portal_ids:
+                answers[portal_id] = (event_id, published is not None)
+        recorded = self.audit_event_ids()
+        in_audit = [p for p, (e, _) in answers.items() if e in recorded]
+        unpublished = [p for p, (_, published) in answers.items() if not published]
+        return (f"{len(ids)} unanswered (first: {ids[:5]}); stored by intake: {len(stored)}; "
+                f"answered in intake's outbox: {len(answers)}, of them unpublished: "
+                f"{len(unpublished)} {unpublished[:3]}, recorded by audit: {len(in_audit)}")
+
     def dispose(self) -> None:
         for engine in self.engines.values():
             engine.dispose()
@@ -260,6 +280,17 @@ def wait_until(predicate, timeout: float, interval: float = 0.5) -> bool:
     return predicate()
 
 
+def queues(broker) -> str:
+    """The broker's queues with messages in them (ready, unacknowledged) and their consumers."""
+    if not isinstance(broker, BrokerNode):
+        return "queues: (the machine's broker, not listed)"
+    out = broker.rabbitmqctl("list_queues", "-q", "--no-table-headers", "name", "messages_ready",
+                             "messages_unacknowledged", "consumers", timeout=60).stdout
+    busy = [line for line in out.splitlines()
+            if len(line.split()) == 4 and line.split()[1:3] != ["0", "0"]]
+    return "queues with messages (name ready unacked consumers): " + "; ".join(busy)
+
+
 def troubles(platform) -> str:
     """What went wrong in the services, for a failure message: liveness and CRITICAL lines."""
     lines = [f"alive: {platform.alive()}"]
@@ -268,7 +299,10 @@ def troubles(platform) -> str:
         if log.exists():
             critical = [line for line in log.read_text(errors="replace").splitlines()
                         if " CRITICAL " in line or " ERROR " in line]
-            lines.append(f"{service}: {len(critical)} error lines {critical[-3:]}")
+            warnings = [line for line in log.read_text(errors="replace").splitlines()
+                        if " WARNING " in line]
+            lines.append(f"{service}: {len(critical)} error lines {critical[-3:]}, "
+                         f"{len(warnings)} warnings {warnings[-4:]}")
     return "\n".join(lines)
 
 
@@ -313,8 +347,10 @@ def test_every_application_has_one_outcome_and_audit_every_event_once_through_br
     assert portal.sent == len(stream)
 
     # every application answered; then every outbox drained into audit
-    assert wait_until(lambda: answered() == total, timeout=600), \
-        f"{answered()}/{total} applications answered in audit after {faults}; " + troubles(platform)
+    if not wait_until(lambda: answered() == total, timeout=600):
+        pytest.fail(f"{answered()}/{total} applications answered in audit after {faults}; "
+                    + stores.whereabouts(set(expected) - set(stores.answers())) + "\n"
+                    + queues(broker) + "\n" + troubles(platform))
 
     def drained() -> bool:
         recorded = stores.audit_event_ids()
