@@ -850,7 +850,7 @@ class BatchJsonConsumer(JsonConsumer):
 
     def setup(self) -> None:
         self._arrived: LightQueue = LightQueue()
-        self._batch: list = []  # the deliveries of the batch being processed
+        self._batch: list = []  # the deliveries of the batch being (or last) processed
         self.linger = float(self.container.config.get(
             "CONSUMER_LINGER_MS", DEFAULT_CONSUMER_LINGER_MS)) / 1000
         super().setup()
@@ -896,7 +896,7 @@ class BatchJsonConsumer(JsonConsumer):
 
     def _run_batches(self) -> None:
         while True:
-            messages = self._take_batch()
+            messages = self._batch = self._take_batch()
             try:
                 self._run_batch(messages)
             except Exception:  # a bug here must not stop consumption (nor kill the container)
@@ -911,13 +911,6 @@ class BatchJsonConsumer(JsonConsumer):
         return [m for m in self._batch if not m.acknowledged]
 
     def _run_batch(self, messages: list) -> None:
-        self._batch = messages
-        try:
-            self._run_batch_held(messages)
-        finally:
-            self._batch = []
-
-    def _run_batch_held(self, messages: list) -> None:
         items = [item for message in messages for item in self._decode(message)]
         if items:
             metrics = self.registry.metrics

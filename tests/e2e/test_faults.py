@@ -263,7 +263,7 @@ class Stores:
 
     def whereabouts(self, portal_ids: set[str]) -> str:
         """Where the applications audit has no answer for got to: stored by intake? answered in
-        its outbox? published? recorded by audit under another portal id? (for a failure)"""
+        its outbox? published? recorded by audit? (for a failure message)"""
         ids = sorted(portal_ids)
         stored = {p for (p,) in self._rows("intake", "SELECT portal_id FROM intake_submissions")
                   if p in portal_ids}
@@ -307,15 +307,15 @@ def queues(broker) -> str:
 
 
 def troubles(platform) -> str:
-    """What went wrong in the services, for a failure message: liveness and CRITICAL lines."""
+    """What went wrong in the services, for a failure message: liveness, error and warning
+    lines."""
     lines = [f"alive: {platform.alive()}"]
     for service in SERVICES:
         log = platform.log_path(service)
         if log.exists():
-            critical = [line for line in log.read_text(errors="replace").splitlines()
-                        if " CRITICAL " in line or " ERROR " in line]
-            warnings = [line for line in log.read_text(errors="replace").splitlines()
-                        if " WARNING " in line]
+            text = log.read_text(errors="replace").splitlines()
+            critical = [line for line in text if " CRITICAL " in line or " ERROR " in line]
+            warnings = [line for line in text if " WARNING " in line]
             lines.append(f"{service}: {len(critical)} error lines {critical[-3:]}, "
                          f"{len(warnings)} warnings {warnings[-4:]}")
     return "\n".join(lines)
