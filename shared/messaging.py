@@ -44,11 +44,11 @@ from kombu import Connection, Exchange, Producer, Queue, binding
 from nameko.exceptions import ContainerBeingKilled
 from nameko.extensions import Entrypoint, SharedExtension
 from nameko.messaging import QueueConsumer
-from sqlalchemy import select, text, update
+from sqlalchemy import func, literal, select, text, update
 
 from shared.clock import CHINA
 from shared.config import DEFAULT_CONSUMER_LINGER_MS, SERVICES
-from shared.db import CommittedEvent
+from shared.db import CommittedEvent, Instant
 from shared.errors import InvalidInput, ZhichengError
 from shared.events import CATALOGUE, EventContractError
 from shared.metrics import MetricsRegistry, ServiceMetrics
@@ -359,6 +359,27 @@ class OutboxRelay:
             raise RuntimeError(f"the broker refused {len(nacked)} event(s)")
         return published
 
+    def _mark_published(self, session, event_ids: list[str], now: datetime) -> None:
+        """Mark ``event_ids`` published at ``now``; the first publication's time stays (a sweep
+        elsewhere may have been first).
+
+        The rows are found by ``event_id`` alone, and a mark already there is kept by
+        ``coalesce``: with ``published_at IS NULL`` in the condition PostgreSQL's planner
+        combines the unique index with ``ix_outbox_unpublished``, whose ``NULL`` range holds an
+        entry for every row published since the last vacuum, and each mark walked them all
+        (55 against 32 µs a row, round trip and commit included, in 1,500 marks of 20 rows on
+        a table growing to 30,000). On PostgreSQL the ids travel as one array (``= ANY``)
+        rather than a bound parameter each."""
+        outbox = self.database.outbox
+        if self.database.is_postgres:
+            session.connection().exec_driver_sql(
+                "UPDATE outbox SET published_at = coalesce(published_at, %s) "
+                "WHERE event_id = ANY(%s)", (now, list(event_ids)))
+            return
+        session.execute(update(outbox).where(outbox.c.event_id.in_(event_ids))
+                        .values(published_at=func.coalesce(outbox.c.published_at,
+                                                                literal(now, Instant()))))
+
     def relay_once(self, *, sweep: bool = True) -> int:
         """Publish one batch of unpublished events; returns how many were confirmed. The batch
         is the oldest unpublished events of the outbox (``sweep``) or else those committed in
@@ -408,10 +429,7 @@ class OutboxRelay:
                 # that carry state, and to the broker's
                 session.execute(text("SET LOCAL synchronous_commit = off"))
             if published_ids:
-                # the first publication's time stays (a sweep elsewhere may have been first)
-                session.execute(update(outbox).where(outbox.c.event_id.in_(published_ids),
-                                                     outbox.c.published_at.is_(None))
-                                .values(published_at=now))
+                self._mark_published(session, published_ids, now)
                 if self.metrics:
                     types = {r.event_id: r.event_type for r in rows}
                     counts = collections.Counter(types[i] for i in published_ids)

@@ -28,8 +28,6 @@ audit_records = Table(
     Column("leaf_hash", LargeBinary(32), nullable=False),
     Column("previous_hash", LargeBinary(32), nullable=False),
     Column("chain_hash", LargeBinary(32), nullable=False),
-    Index("ix_audit_records_event_type", "event_type", "seq"),
-    Index("ix_audit_records_correlation", "correlation_id", "seq"),
     Index("ix_audit_records_type_position", "event_type", "position"),
     Index("ix_audit_records_occurred_position", "occurred_at", "position"),
 )

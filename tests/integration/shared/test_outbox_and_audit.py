@@ -379,3 +379,45 @@ def test_after_more_commits_than_the_relay_keeps_ids_of_it_sweeps_instead(
     finally:
         other_process.dispose()
         conn.close()
+
+
+def test_a_mark_keeps_the_first_publication_time_and_finds_its_rows_by_event_id_alone(
+        databases, amqp_uri, clock):
+    """An event published twice (a sweep elsewhere was first, or a republish after a crash)
+    keeps the time of its first publication. On PostgreSQL the mark finds its rows through the
+    unique index on ``event_id`` only: ``ix_outbox_unpublished`` holds an entry for every row
+    published since the last vacuum in its NULL range, and a mark that walked it grew slower
+    with every event the service published."""
+    from datetime import timedelta
+
+    db = intake_database(databases)
+    relay = OutboxRelay(db, amqp_uri, poll_seconds=60)
+    with db.unit_of_work(clock) as uow:
+        first, second = _started(uow, "a"), _started(uow, "b")
+        uow.commit()
+    when = clock.now()
+    with db.sessionmaker() as session:
+        relay._mark_published(session, [first], when)
+        session.commit()
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, *args):
+        statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    with db.sessionmaker() as session:
+        relay._mark_published(session, [first, second], when + timedelta(minutes=5))
+        session.commit()
+    event.remove(db.engine, "before_cursor_execute", seen)
+    with db.engine.connect() as conn:
+        marks = dict(conn.execute(select(db.outbox.c.event_id, db.outbox.c.published_at)).all())
+    assert marks == {first: when, second: when + timedelta(minutes=5)}
+    assert db.outbox_backlog() == 0
+    if db.is_postgres:
+        [(statement, parameters)] = [s for s in statements if "outbox" in s[0]]
+        with db.engine.connect() as conn:
+            for sql in ("SET enable_seqscan = off", "ANALYZE outbox"):
+                conn.exec_driver_sql(sql)
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(
+                "EXPLAIN " + statement, parameters))
+        assert "ix_outbox_unpublished" not in plan and "uq_outbox_event_id" in plan, plan
